@@ -1,0 +1,136 @@
+"""Declared operations: one table drives routing, request loading, response dumping and OpenAPI.
+
+A view is declared once with its request and response schemas; the same declaration validates
+the request and documents it, so ``/openapi.json`` cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from marshmallow import Schema
+from werkzeug.exceptions import UnsupportedMediaType
+
+from bff.errors import BadRequest
+from bff.identity import Caller, current_caller
+
+View = Callable[[Caller | None, dict[str, Any] | None], Any]
+
+# Errors every authenticated operation can answer (documented for each in OpenAPI).
+AUTH_ERRORS = (400, 401, 413, 415, 429, 502, 503, 504)
+MAX_JSON_DEPTH = 32
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str  # as registered, with the blueprint's prefix
+    summary: str
+    request: type[Schema] | None
+    response: type[Schema] | None
+    status: int
+    auth: bool
+    errors: tuple[int, ...]
+    tags: tuple[str, ...] = field(default=())
+
+
+OPERATIONS: list[Operation] = []
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        duplicate = next(k for k in keys if keys.count(k) > 1)
+        raise BadRequest(
+            message="duplicate key in the JSON body", errors={duplicate: ["duplicate key"]}
+        )
+    return dict(pairs)
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > MAX_JSON_DEPTH:
+        return level
+    children = (
+        value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    )
+    return max((_depth(c, level + 1) for c in children), default=level)
+
+
+def read_json_body(optional: bool) -> dict[str, Any]:
+    """The body as a JSON object: application/json, UTF-8, no duplicate keys, bounded.
+
+    :raises BffError: 400 / 413 / 415 with the one envelope.
+    """
+    raw = request.get_data(cache=True)  # MAX_CONTENT_LENGTH: 413 past MAX_BODY_BYTES
+    if not raw and optional:
+        return {}
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType()
+    try:
+        text = raw.decode("utf-8")
+        data = json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_no_constants)
+    except UnicodeDecodeError:
+        raise BadRequest(message="the body is not valid UTF-8") from None
+    except RecursionError:
+        raise BadRequest(message="the JSON body is nested too deeply") from None
+    except ValueError:
+        raise BadRequest(message="the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest(message="the JSON body must be an object")
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise BadRequest(message="the JSON body is nested too deeply")
+    return data
+
+
+def _no_constants(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+class Api:
+    """Registers declared operations on a blueprint."""
+
+    def __init__(self, blueprint: Blueprint, tag: str) -> None:
+        self.bp = blueprint
+        self.tag = tag
+
+    def operation(
+        self,
+        method: str,
+        path: str,
+        summary: str,
+        *,
+        request: type[Schema] | None = None,
+        response: type[Schema] | None = None,
+        status: int = 200,
+        auth: bool = True,
+        errors: tuple[int, ...] = AUTH_ERRORS,
+    ) -> Callable[[View], View]:
+        full_path = (self.bp.url_prefix or "") + path
+        op = Operation(
+            method, full_path, summary, request, response, status, auth, errors, (self.tag,)
+        )
+        OPERATIONS.append(op)
+
+        def register(view: View) -> View:
+            def endpoint() -> Any:
+                caller = current_caller() if op.auth else None
+                body = None
+                if op.request is not None:
+                    schema = op.request()
+                    body = schema.load(read_json_body(optional=not schema.fields))
+                result = view(caller, body)
+                if isinstance(result, Response):
+                    return result
+                if result is None:
+                    return "", op.status
+                payload = op.response().dump(result) if op.response else result
+                return jsonify(payload), op.status
+
+            self.bp.add_url_rule(path, view.__name__, endpoint, methods=[method])
+            return view
+
+        return register

@@ -1,0 +1,74 @@
+"""WeChatClient: code2Session with the server-held appid/secret (SPEC §8).
+
+The ``session_key`` is dropped on receipt: it is never returned, logged or stored.
+"""
+
+from __future__ import annotations
+
+import time
+
+from marshmallow import ValidationError
+
+from bff.clients._http import BAD, UNAVAILABLE, Upstream
+from bff.errors import BffError, RateLimited, upstream_error
+from bff.schemas import WechatAnswer
+from bff.session_store import WechatIdentity
+
+CODE2SESSION_PATH = "/sns/jscode2session"
+BUSY_RETRY_DELAY_S = 0.2
+
+
+class WechatCodeInvalid(BffError):
+    status, code = 400, "BFF.WECHAT_CODE_INVALID"
+    message = "the wx.login code is invalid or already used; call wx.login again"
+
+
+class _Busy(Exception):
+    """WeChat answered errcode -1 (system busy)."""
+
+
+class WeChatClient:
+    def __init__(self, http: Upstream, appid: str, secret: str) -> None:
+        self._http = http
+        self._appid = appid
+        self._secret = secret
+
+    def code2session(self, code: str) -> WechatIdentity:
+        """Redeem a wx.login code; one short retry when WeChat is busy (-1).
+
+        :raises BffError: WECHAT_CODE_INVALID, RATE_LIMITED or an upstream error per SPEC §8.
+        """
+        try:
+            return self._once(code)
+        except _Busy:
+            time.sleep(BUSY_RETRY_DELAY_S)  # busy: the code was not spent; retry once
+        try:
+            return self._once(code)
+        except _Busy:
+            raise upstream_error(503, UNAVAILABLE) from None
+
+    def _once(self, code: str) -> WechatIdentity:
+        params = {
+            "appid": self._appid,
+            "secret": self._secret,
+            "js_code": code,
+            "grant_type": "authorization_code",
+        }
+        # A timed-out call is not retried (WeChat may have spent the code): send() raises 504.
+        answer = self._http.send("GET", CODE2SESSION_PATH, params=params)
+        if answer.status != 200 or not isinstance(answer.body, dict):
+            raise upstream_error(502, BAD)
+        try:
+            parsed = WechatAnswer().load(answer.body)
+        except ValidationError as exc:  # a malformed answer
+            raise upstream_error(502, BAD) from exc
+        errcode = parsed["errcode"]
+        if errcode in (40029, 40163):
+            raise WechatCodeInvalid()
+        if errcode == 45011:
+            raise RateLimited(headers={"Retry-After": "60"})
+        if errcode == -1:
+            raise _Busy()
+        if errcode != 0 or not parsed["openid"]:
+            raise upstream_error(502, BAD)
+        return WechatIdentity(parsed["openid"], parsed["unionid"] or None)

@@ -1,0 +1,84 @@
+"""Abuse limits per openid, per client IP and per code destination, counted in Redis (SPEC §6, §12).
+
+The ``limits`` library does the counting (fixed windows, atomic in Redis, shared by every worker
+and instance). Login and bind limits fail OPEN when Redis is down; code sending fails CLOSED.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Iterable
+
+from limits import RateLimitItem
+from limits.errors import StorageError
+from limits.storage import Storage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+from redis import RedisError
+
+from bff.errors import RateLimited, SessionStoreUnavailable
+from bff.observability import RATE_LIMITER_FAIL_OPEN
+from bff.settings import RateLimits, Settings
+
+log = logging.getLogger("bff.ratelimit")
+
+
+def limits_storage(settings: Settings) -> Storage:
+    """A ``limits`` Redis storage on the same Redis as the sessions, with the same timeouts."""
+    uri = settings.redis_url
+    if settings.redis_cluster:
+        uri = "redis+cluster://" + uri.split("://", 1)[1]
+    elif uri.startswith("unix://"):
+        uri = "redis+unix://" + uri[len("unix://") :]
+    storage = storage_from_string(
+        uri,
+        key_prefix=f"{settings.redis_key_prefix}:rl",
+        wrap_exceptions=True,
+        socket_timeout=0.5,
+        socket_connect_timeout=0.5,
+    )
+    assert isinstance(storage, Storage)  # noqa: S101 (a sync scheme gives a sync storage)
+    return storage
+
+
+def destination_key(to: str) -> str:
+    """Phone numbers and emails are counted by hash: no contact data in Redis keys."""
+    return hashlib.sha256(to.strip().lower().encode()).hexdigest()[:32]
+
+
+class Limiter:
+    def __init__(self, storage: Storage) -> None:
+        self._limiter = FixedWindowRateLimiter(storage)
+
+    def check(
+        self, route: str, scopes: Iterable[tuple[str, str]], limits: RateLimits, *, fail_open: bool
+    ) -> None:
+        """Count one hit on every ``(scope, ident)`` pair that has limits for it.
+
+        :raises RateLimited: with ``Retry-After`` when one is over its limit.
+        :raises SessionStoreUnavailable: when Redis is down and ``fail_open`` is false.
+        """
+        try:
+            for scope, ident in scopes:
+                for item in limits.get(scope, ()):
+                    self._hit(item, route, scope, ident)
+        except (StorageError, RedisError) as exc:
+            if not fail_open:
+                # Fail CLOSED: no counter, no code sent (SMS pumping costs money).
+                log.warning("rate limiter unavailable; refusing", extra={"route": route})
+                raise SessionStoreUnavailable() from exc
+            # Fail OPEN: a login must not depend on the limiter (SPEC §6).
+            RATE_LIMITER_FAIL_OPEN.inc()
+            log.warning(
+                "rate limiter unavailable; letting the request through", extra={"route": route}
+            )
+
+    def _hit(self, item: RateLimitItem, route: str, scope: str, ident: str) -> None:
+        if self._limiter.hit(item, route, scope, ident):
+            return
+        reset_at, _ = self._limiter.get_window_stats(item, route, scope, ident)
+        retry_after = max(1, math.ceil(reset_at - time.time()))
+        log.info("rate limited", extra={"route": route, "scope": scope, "limit": str(item)})
+        raise RateLimited(headers={"Retry-After": str(retry_after)})

@@ -1,0 +1,221 @@
+"""Request/response schema pairs for the mini-program API, and the upstream answers.
+
+Requests keep ``unknown=RAISE``: a smuggled ``openid`` is a 400. Upstream answers use ``EXCLUDE``
+and are validated before use. The OpenAPI document is generated from these same classes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from marshmallow import (
+    EXCLUDE,
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    pre_load,
+    validate,
+    validates_schema,
+)
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MOBILE = re.compile(r"^\+\d{1,4}-\d{5,15}$")
+
+
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("must not be blank")
+    if _CONTROL.search(value):
+        raise ValidationError("must not contain control characters")
+
+
+def text(max_len: int, **kwargs: Any) -> fields.String:
+    """A non-empty, non-blank string of at most ``max_len`` characters, kept exactly as typed."""
+    return fields.String(validate=[validate.Length(min=1, max=max_len), _not_blank], **kwargs)
+
+
+class _Request(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+# ----------------------------------------------------------------- mini-program requests
+
+
+class WechatSessionRequest(_Request):
+    wx_code = text(512, required=True, metadata={"description": "a wx.login code"})
+
+
+class LoginRequest(_Request):
+    code = text(512, required=True, metadata={"description": "a fresh wx.login code"})
+
+
+class BindUsernamePasswordRequest(_Request):
+    user_name = text(256, required=True)
+    password = text(1024, required=True, load_only=True)
+
+
+class EmptyRequest(_Request):
+    """Endpoints without a body accept none (or ``{}``); any field is rejected."""
+
+
+class PhoneCodeRequest(_Request):
+    phone_code = text(512, required=True, metadata={"description": "getPhoneNumber code"})
+
+
+class _MobileOrEmail(_Request):
+    mobile = fields.String(
+        validate=validate.Regexp(MOBILE, error="must look like +86-13800000000"),
+        metadata={"example": "+86-13800000000"},
+    )
+    email = fields.Email(validate=validate.Length(max=254))
+
+    @validates_schema
+    def _exactly_one(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if ("mobile" in data) == ("email" in data):
+            raise ValidationError("exactly one of mobile or email is required", "_schema")
+
+
+class VerificationBindRequest(_MobileOrEmail):
+    verify_code = text(512, required=True)
+
+
+class CaptchaAnswer(_Request):
+    token = text(512, required=True)
+    point_json = text(512, required=True)
+
+
+class VerificationCodesRequest(_Request):
+    channel = fields.String(required=True, validate=validate.OneOf(("sms", "email")))
+    to = text(254, required=True, metadata={"description": "+86-13800000000 or an email"})
+    purpose = fields.String(required=True, validate=validate.OneOf(("bind", "register")))
+    captcha = fields.Nested(CaptchaAnswer, required=True)
+
+    @validates_schema
+    def _destination(self, data: dict[str, Any], **kwargs: Any) -> None:
+        to, channel = data.get("to"), data.get("channel")
+        if channel == "sms" and to and not MOBILE.match(to):
+            raise ValidationError("must look like +86-13800000000 for sms", "to")
+        if channel == "email" and to:
+            try:
+                validate.Email()(to)
+            except ValidationError:
+                raise ValidationError("must be an email address for email", "to") from None
+
+
+# ----------------------------------------------------------------- mini-program responses
+
+
+class WechatSessionResponse(Schema):
+    handle = fields.String(required=True)
+    expires_in = fields.Integer(required=True)
+
+
+class LoginResponse(Schema):
+    status = fields.String(required=True, metadata={"example": "SUCCESS"})
+    expire = fields.Integer(metadata={"description": "seconds the session lives (SUCCESS)"})
+    id_token = fields.String(metadata={"description": "verified JWT (SUCCESS)"})
+    flows = fields.List(fields.String(), metadata={"description": "SOCIAL_BIND/USER_REGISTER"})
+
+
+class RefreshResponse(Schema):
+    id_token = fields.String(required=True)
+    expires_in = fields.Integer(required=True)
+
+
+class SessionStatusResponse(Schema):
+    active = fields.Boolean(required=True)
+    expires_in = fields.Integer()
+
+
+class CaptchaResponse(Schema):
+    token = fields.String(required=True)
+    original_image_base64 = fields.String()
+    jigsaw_image_base64 = fields.String()
+    secret_key = fields.String()
+
+
+class ErrorResponse(Schema):
+    error_code = fields.String(required=True)
+    error_msg = fields.String(required=True)
+    request_id = fields.String(required=True)
+    errors = fields.Dict(metadata={"description": "per-field problems (BFF.VALIDATION)"})
+
+
+class HealthResponse(Schema):
+    status = fields.String(required=True)
+    checks = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+# ----------------------------------------------------------------- upstream answers
+
+
+class _Upstream(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class IdaasAnswer(_Upstream):
+    """A 200 from login, bind or refresh. ``status`` is normalised; ``data`` parsed to ``flows``."""
+
+    status = fields.String(load_default=None)
+    session_token = fields.String(load_default=None, validate=validate.Length(min=1))
+    expire = fields.Integer(load_default=None, strict=False, validate=validate.Range(min=1))
+    id_token = fields.String(load_default=None, validate=validate.Length(min=1))
+    state_token = fields.String(load_default=None, validate=validate.Length(min=1))
+    data = fields.Raw(load_default=None, allow_none=True)
+
+    @pre_load
+    def _normalise(self, raw: Any, **kwargs: Any) -> Any:
+        if isinstance(raw, dict) and isinstance(raw.get("status"), str):
+            raw = {**raw, "status": raw["status"].strip().upper()}
+        return raw
+
+    @post_load
+    def _flows(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        data["flows"] = parse_flows(data.pop("data"))
+        return data
+
+
+def parse_flows(data: Any) -> list[str]:
+    """``socialBindOrRegisterFlow`` from the IDaaS ``data`` field: a JSON string, or null."""
+    if data is None or data == "":
+        return []
+    try:
+        parsed = json.loads(data) if isinstance(data, str) else data
+    except ValueError:
+        raise ValidationError("data is not JSON", "data") from None
+    flows = parsed.get("socialBindOrRegisterFlow") if isinstance(parsed, dict) else None
+    if flows is None:
+        return []
+    if not isinstance(flows, list) or not all(isinstance(f, str) for f in flows):
+        raise ValidationError("socialBindOrRegisterFlow is not a list of strings", "data")
+    return [f.strip() for f in flows]
+
+
+class IdaasErrorBody(_Upstream):
+    error_code = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    error_msg = fields.String(load_default="", validate=validate.Length(max=1024))
+
+
+class IdaasCaptcha(_Upstream):
+    token = fields.String(required=True, validate=validate.Length(min=1))
+    original_image_base64 = fields.String(data_key="originalImageBase64", load_default=None)
+    jigsaw_image_base64 = fields.String(data_key="jigsawImageBase64", load_default=None)
+    secret_key = fields.String(data_key="secretKey", load_default=None)
+
+
+class IdaasCaptchaToken(_Upstream):
+    captcha_token = fields.String(required=True, validate=validate.Length(min=1))
+
+
+class WechatAnswer(_Upstream):
+    openid = fields.String(load_default=None, validate=validate.Length(min=1, max=128))
+    unionid = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=128))
+    errcode = fields.Integer(load_default=0, strict=False)
+    errmsg = fields.String(load_default="")
+    # session_key is deliberately not a field: EXCLUDE drops it on receipt.

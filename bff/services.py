@@ -1,0 +1,84 @@
+"""The Services container: every dependency the views use, built once per worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+from flask import current_app
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from bff.clients._http import Upstream, breaker
+from bff.clients.idaas import IdaasClient
+from bff.clients.wechat import WeChatClient
+from bff.ratelimit import Limiter, limits_storage
+from bff.session_store import SessionStore
+from bff.settings import Settings
+from bff.tokens import IdTokenVerifier
+
+REDIS_SOCKET_TIMEOUT_S = 1.0
+REDIS_CONNECT_TIMEOUT_S = 1.0
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    store: SessionStore
+    idaas: IdaasClient
+    wechat: WeChatClient | None
+    verifier: IdTokenVerifier
+    limiter: Limiter
+
+
+def redis_client(settings: Settings) -> redis.Redis | redis.RedisCluster:
+    """A client with socket and connect timeouts and one immediate retry (SPEC §5)."""
+    options = {
+        "socket_timeout": REDIS_SOCKET_TIMEOUT_S,
+        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
+        "retry": Retry(NoBackoff(), 1),
+        "decode_responses": True,
+    }
+    if settings.redis_cluster:
+        return redis.RedisCluster.from_url(settings.redis_url, **options)
+    return redis.Redis.from_url(settings.redis_url, health_check_interval=30, **options)
+
+
+def build_services(settings: Settings) -> Services:
+    """Build every client. Nothing here is shared across a fork: call it in each worker."""
+    idaas_http = Upstream(
+        "idaas",
+        settings.idaas_base_url,
+        settings.idaas_timeout,
+        breaker("idaas", settings.circuit_failures, settings.circuit_reset_s),
+    )
+    idaas = IdaasClient(idaas_http, settings.idaas_client_id, settings.idaas_session_token_header)
+    wechat = None
+    if settings.identity_source == "wechat":
+        assert settings.wechat_appid and settings.wechat_secret  # checked by load_settings  # noqa: S101
+        wechat_http = Upstream(
+            "wechat",
+            settings.wechat_api_base,
+            settings.wechat_timeout,
+            breaker("wechat", settings.circuit_failures, settings.circuit_reset_s),
+        )
+        wechat = WeChatClient(wechat_http, settings.wechat_appid, settings.wechat_secret)
+    store = SessionStore(
+        redis_client(settings),
+        settings.redis_key_prefix,
+        state_ttl_s=settings.state_token_ttl_s,
+        handle_ttl_s=settings.handle_ttl_s,
+    )
+    verifier = IdTokenVerifier(
+        idaas.jwks,
+        issuer=settings.idaas_base_url.rstrip("/") + "/api/v1/oauth2",
+        audience=settings.idaas_client_id,
+        enabled=settings.idaas_verify_id_token,
+    )
+    return Services(settings, store, idaas, wechat, verifier, Limiter(limits_storage(settings)))
+
+
+def services() -> Services:
+    """The current app's Services."""
+    found: Services = current_app.extensions["bff"]
+    return found

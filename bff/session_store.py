@@ -1,0 +1,212 @@
+"""The only code that knows Redis keys and TTLs (SPEC §5).
+
+Every call here is fail-closed: a Redis error becomes :class:`SessionStoreUnavailable` (503),
+so no SUCCESS is ever answered for a session that was not kept.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import redis
+from redis.exceptions import LockError
+
+from bff.errors import BffError, SessionStoreUnavailable
+from bff.observability import SESSION_STORE_ERRORS
+
+log = logging.getLogger("bff.store")
+
+
+class RequestInProgress(BffError):
+    status, code = 409, "BFF.REQUEST_IN_PROGRESS"
+    message = "another login or bind for this WeChat account is in progress; retry shortly"
+
+
+@dataclass(frozen=True)
+class WechatIdentity:
+    """Who the caller is on WeChat: the value behind a handle, or the gateway's headers."""
+
+    openid: str
+    unionid: str | None
+
+
+@dataclass(frozen=True)
+class CachedSession:
+    session_token: str
+    expire_at: int
+    unionid: str | None
+    id_token_sub: str | None
+
+
+@dataclass(frozen=True)
+class PendingBind:
+    state_token: str
+    status: str
+
+
+@contextmanager
+def _fail_closed(operation: str) -> Iterator[None]:
+    try:
+        yield
+    except redis.RedisError as exc:
+        # Fail CLOSED (SPEC §5): the caller answers 503, never a SUCCESS we did not keep.
+        SESSION_STORE_ERRORS.inc()
+        log.warning(
+            "session store unavailable",
+            extra={"operation": operation, "error_type": type(exc).__name__},
+        )
+        raise SessionStoreUnavailable() from exc
+
+
+def _decode(raw: Any, what: str) -> dict[str, Any] | None:
+    """A stored JSON object, or None when absent or corrupt (corrupt is logged, then ignored)."""
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        log.warning("corrupt value in session store", extra={"kind": what})
+        return None
+    return value
+
+
+class SessionStore:
+    """Sessions, pending binds and handles, keyed by openid (or a handle's SHA-256)."""
+
+    def __init__(
+        self,
+        client: redis.Redis | redis.RedisCluster,
+        prefix: str,
+        *,
+        state_ttl_s: int,
+        handle_ttl_s: int,
+    ) -> None:
+        self._redis = client
+        self._prefix = prefix
+        self._state_ttl_s = state_ttl_s
+        self._handle_ttl_s = handle_ttl_s
+
+    def _key(self, kind: str, ident: str) -> str:
+        """The one place a key is spelled: ``{prefix}:{kind}:{ident}``."""
+        return f"{self._prefix}:{kind}:{ident}"
+
+    # -- handles (wechat identity mode)
+
+    def save_handle(self, handle_sha256: str, who: WechatIdentity) -> None:
+        with _fail_closed("save_handle"):
+            self._redis.set(
+                self._key("handle", handle_sha256), json.dumps(asdict(who)), ex=self._handle_ttl_s
+            )
+
+    def load_handle(self, handle_sha256: str) -> WechatIdentity | None:
+        with _fail_closed("load_handle"):
+            raw = self._redis.get(self._key("handle", handle_sha256))
+        value = _decode(raw, "handle")
+        if value is None or not isinstance(value.get("openid"), str):
+            return None
+        unionid = value.get("unionid")
+        return WechatIdentity(value["openid"], unionid if isinstance(unionid, str) else None)
+
+    # -- sessions
+
+    def save_session(self, openid: str, session: CachedSession, ttl_s: int) -> None:
+        """Cache the session and drop the pending bind, in one round trip."""
+        with _fail_closed("save_session"):
+            with self._redis.pipeline(transaction=False) as pipe:  # two keys, maybe two slots
+                pipe.set(self._key("session", openid), json.dumps(asdict(session)), ex=ttl_s)
+                pipe.delete(self._key("pending", openid))
+                pipe.execute()
+
+    def load_session(self, openid: str) -> CachedSession | None:
+        with _fail_closed("load_session"):
+            raw = self._redis.get(self._key("session", openid))
+        value = _decode(raw, "session")
+        if value is None or not isinstance(value.get("session_token"), str):
+            return None
+        return CachedSession(
+            session_token=value["session_token"],
+            expire_at=int(value.get("expire_at") or 0),
+            unionid=value.get("unionid"),
+            id_token_sub=value.get("id_token_sub"),
+        )
+
+    def replace_session(self, openid: str, session: CachedSession, ttl_s: int) -> None:
+        """A rotated session token replaces the cached one (refresh)."""
+        with _fail_closed("replace_session"):
+            self._redis.set(self._key("session", openid), json.dumps(asdict(session)), ex=ttl_s)
+
+    def delete_session(self, openid: str) -> None:
+        with _fail_closed("delete_session"):
+            self._redis.delete(self._key("session", openid))
+
+    # -- pending binds
+
+    def save_pending(self, openid: str, pending: PendingBind) -> None:
+        with _fail_closed("save_pending"):
+            self._redis.set(
+                self._key("pending", openid), json.dumps(asdict(pending)), ex=self._state_ttl_s
+            )
+
+    def load_pending(self, openid: str) -> PendingBind | None:
+        with _fail_closed("load_pending"):
+            raw = self._redis.get(self._key("pending", openid))
+        value = _decode(raw, "pending")
+        if value is None or not isinstance(value.get("state_token"), str):
+            return None
+        return PendingBind(value["state_token"], str(value.get("status") or ""))
+
+    def delete_pending(self, openid: str) -> None:
+        with _fail_closed("delete_pending"):
+            self._redis.delete(self._key("pending", openid))
+
+    # -- logout
+
+    def forget(self, openid: str, handle_sha256: str | None) -> None:
+        """Delete the session, the pending bind and (in wechat mode) the handle."""
+        with _fail_closed("forget"):
+            with self._redis.pipeline(transaction=False) as pipe:
+                pipe.delete(self._key("session", openid))
+                pipe.delete(self._key("pending", openid))
+                if handle_sha256:
+                    pipe.delete(self._key("handle", handle_sha256))
+                pipe.execute()
+
+    def ttl(self, kind: str, ident: str) -> int:
+        with _fail_closed("ttl"):
+            ttl: int = self._redis.ttl(self._key(kind, ident))  # type: ignore[assignment]
+            return ttl
+
+    # -- the per-openid lock: one login or bind at a time spends a single-use credential
+
+    @contextmanager
+    def openid_lock(self, openid: str, lease_s: float, wait_s: float) -> Iterator[None]:
+        """Hold ``{prefix}:lock:{openid}`` for the body.
+
+        :raises RequestInProgress: when another request held it for longer than ``wait_s``.
+        """
+        lock = self._redis.lock(
+            self._key("lock", openid), timeout=lease_s, blocking_timeout=wait_s, thread_local=False
+        )
+        with _fail_closed("lock"):
+            acquired = lock.acquire()
+        if not acquired:
+            raise RequestInProgress()
+        try:
+            yield
+        finally:
+            try:
+                lock.release()
+            except (LockError, redis.RedisError):
+                pass  # the lease runs out by itself
+
+    def ping(self) -> None:
+        """:raises SessionStoreUnavailable: when Redis does not answer."""
+        with _fail_closed("ping"):
+            self._redis.ping()

@@ -1,0 +1,124 @@
+"""id_token verification: RS256 against the IDaaS JWKS, cached, refetched on an unknown kid.
+
+PyJWT does the cryptography and the claim checks; this module only caches the key set and
+rate-limits refetches (at most one a minute, SPEC §4).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from bff.clients._http import BAD
+from bff.errors import upstream_error
+
+log = logging.getLogger("bff.tokens")
+
+LEEWAY_S = 60
+REFETCH_INTERVAL_S = 60.0
+
+
+@dataclass(frozen=True)
+class IdToken:
+    subject: str | None
+    exp: int
+
+
+def _subject(claims: dict[str, Any]) -> str | None:
+    """``sub``, or ``userName`` inside the older ``api`` JSON-string claim."""
+    sub = claims.get("sub")
+    if isinstance(sub, str) and sub:
+        return sub
+    api = claims.get("api")
+    try:
+        parsed = json.loads(api) if isinstance(api, str) else api
+    except ValueError:
+        return None
+    user = parsed.get("userName") if isinstance(parsed, dict) else None
+    return user if isinstance(user, str) and user else None
+
+
+def _exp(claims: dict[str, Any]) -> int:
+    exp = claims.get("exp")
+    if not isinstance(exp, int | float):
+        raise upstream_error(502, BAD)
+    return int(exp)
+
+
+class IdTokenVerifier:
+    """Verifies id_tokens; a token that fails is a 502 and nothing is stored."""
+
+    def __init__(
+        self,
+        fetch_jwks: Callable[[], dict[str, Any]],
+        *,
+        issuer: str,
+        audience: str,
+        enabled: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._fetch_jwks = fetch_jwks
+        self._issuer = issuer
+        self._audience = audience
+        self._enabled = enabled
+        self._clock = clock
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at: float | None = None
+        self._lock = threading.Lock()
+
+    def verify(self, token: str) -> IdToken:
+        """:raises UpstreamError: 502 when the token is malformed, forged, expired or not ours."""
+        try:
+            if not self._enabled:
+                claims = jwt.decode(token, options={"verify_signature": False})
+            else:
+                claims = self._decode(token)
+        except jwt.PyJWTError as exc:
+            log.warning("id_token rejected", extra={"reason": type(exc).__name__})
+            raise upstream_error(502, BAD) from None
+        return IdToken(_subject(claims), _exp(claims))
+
+    def _decode(self, token: str) -> dict[str, Any]:
+        header = jwt.get_unverified_header(token)
+        if header.get("alg") != "RS256":
+            raise jwt.InvalidAlgorithmError("not RS256")
+        key = self._key(str(header.get("kid", "")))
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key=key.key,
+            algorithms=["RS256"],
+            audience=self._audience,
+            issuer=self._issuer,
+            leeway=LEEWAY_S,
+            options={"require": ["exp", "iss", "aud"]},
+        )
+        return claims
+
+    def _key(self, kid: str) -> jwt.PyJWK:
+        with self._lock:
+            key = self._keys.get(kid)
+            if key is None and self._may_refetch():
+                self._refetch()
+                key = self._keys.get(kid)
+        if key is None:
+            raise jwt.InvalidKeyError("unknown kid")
+        return key
+
+    def _may_refetch(self) -> bool:
+        return self._fetched_at is None or self._clock() - self._fetched_at >= REFETCH_INTERVAL_S
+
+    def _refetch(self) -> None:
+        jwks = self._fetch_jwks()  # a failed fetch raises and may be retried by the next call
+        try:
+            keyset = jwt.PyJWKSet.from_dict(jwks)
+        except jwt.PyJWTError as exc:
+            raise upstream_error(502, BAD) from exc
+        self._keys = {k.key_id: k for k in keyset.keys if k.key_id}
+        self._fetched_at = self._clock()

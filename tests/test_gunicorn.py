@@ -1,0 +1,182 @@
+"""The production entry point: gunicorn, 2 workers, the happy path over real sockets.
+
+Also scans everything the server logged for every secret the run used: zero hits.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import CLIENT_ID, DEVICE, PASSWORD, REDIS_URL
+from tests.redis_proc import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Gunicorn:
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "GUNICORN_BIND": f"127.0.0.1:{self.port}",
+            "GUNICORN_WORKERS": "2",
+            "GUNICORN_THREADS": "4",
+            "PROMETHEUS_MULTIPROC_DIR": str(log_path.parent / "metrics"),
+            **env,
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Gunicorn:
+        gunicorn = str(Path(sys.executable).parent / "gunicorn")
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [gunicorn, "-c", "config/gunicorn.conf.py", "bff:create_app()"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.base + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("gunicorn did not start:\n" + self.log_path.read_text())
+
+    def worker_pids(self) -> list[int]:
+        assert self.proc is not None
+        out = subprocess.run(
+            ["ps", "-o", "pid=", "--ppid", str(self.proc.pid)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return [int(p) for p in out.stdout.split()]
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def gunicorn(tmp_path_factory, idaas_server, wechat_server, key_prefix) -> Iterator[Gunicorn]:
+    tmp = tmp_path_factory.mktemp("gunicorn")
+    env = {
+        "BFF_ENV": "production",
+        "IDAAS_BASE_URL": idaas_server.base_url,
+        "IDAAS_CLIENT_ID": CLIENT_ID,
+        "REDIS_URL": REDIS_URL,
+        "REDIS_KEY_PREFIX": key_prefix + "gu",
+        "WECHAT_APPID": "wx-sim-appid",
+        "WECHAT_SECRET": "wx-sim-secret",
+        "WECHAT_API_BASE": wechat_server.base_url,
+        "LOG_LEVEL": "DEBUG",
+        "RATE_LIMIT_LOGIN": "1000/minute",
+        "RATE_LIMIT_BIND": "1000/minute",
+    }
+    server = Gunicorn(env, tmp / "server.log").start()
+    yield server
+    server.stop()
+
+
+def _happy_path(base: str, wechat, openid: str) -> dict[str, object]:
+    """The whole flow as the mini program drives it; returns what a secrets scan must look for."""
+    s = requests.Session()
+    r = s.post(
+        base + "/api/v1/wechat/session", json={"wx_code": wechat.issue_code(openid)}, timeout=10
+    )
+    assert r.status_code == 201, r.text
+    handle = r.json()["handle"]
+    h = {"Authorization": f"Bearer {handle}", **DEVICE}
+    r = s.post(
+        base + "/api/v1/login", json={"code": wechat.issue_code(openid)}, headers=h, timeout=10
+    )
+    assert r.json()["status"] == "SOCIAL_BIND", r.text
+    r = s.post(
+        base + "/api/v1/bind/username-password",
+        json={"user_name": "alice", "password": "nope-wrong"},
+        headers=h,
+        timeout=10,
+    )
+    assert r.status_code == 400
+    r = s.post(
+        base + "/api/v1/bind/username-password",
+        json={"user_name": "alice", "password": PASSWORD},
+        headers=h,
+        timeout=10,
+    )
+    assert r.json()["status"] == "SUCCESS", r.text
+    id_token = r.json()["id_token"]
+    r = s.post(base + "/api/v1/session/refresh", headers=h, timeout=10)
+    assert r.status_code == 200, r.text
+    assert s.get(base + "/api/v1/session", headers=h, timeout=10).json()["active"] is True
+    assert s.delete(base + "/api/v1/session", headers=h, timeout=10).status_code == 204
+    return {"handle": handle, "id_token": id_token}
+
+
+def test_happy_path_under_gunicorn_two_workers(gunicorn, wechat_server, idaas_server, redis):
+    idaas_server.reset_state()
+    idaas_server.add_user("alice", PASSWORD)
+    assert len(gunicorn.worker_pids()) == 2
+    seen = [_happy_path(gunicorn.base, wechat_server, f"o_gu_{i}") for i in range(6)]
+    # Metrics aggregate over both workers: every request of the runs above is counted.
+    text = requests.get(gunicorn.base + "/metrics", timeout=10).text
+    counted = sum(
+        float(m.group(1))
+        for m in re.finditer(
+            r'^bff_requests_total\{route="/api/v1/login",status="200"\} (\S+)$', text, re.M
+        )
+    )
+    assert counted == 6
+    assert re.search(r'^bff_login_outcomes_total\{status="SUCCESS"\} 6\.0$', text, re.M)
+    assert "bff_upstream_requests_total" in text and "bff_request_duration_seconds_bucket" in text
+
+    # No secret in any log line the server wrote.
+    log = gunicorn.log_path.read_text()
+    assert '"route": "/api/v1/bind/username-password"' in log
+    secrets = [
+        PASSWORD,
+        "nope-wrong",
+        "wx-sim-secret",
+        *idaas_server.session_tokens,
+        *idaas_server.state_tokens,
+        *wechat_server.session_keys,
+        *[s["handle"] for s in seen],
+        *[s["id_token"] for s in seen],
+    ]
+    secrets += [f"o_gu_{i}" for i in range(6)]  # raw openids: only their keyed hash may appear
+    leaked = [s for s in secrets if s and s in log]
+    assert leaked == []
+
+
+def test_sigterm_to_a_worker_is_replaced(gunicorn):
+    before = gunicorn.worker_pids()
+    os.kill(before[0], signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        after = gunicorn.worker_pids()
+        if len(after) == 2 and before[0] not in after:
+            break
+        time.sleep(0.1)
+    assert len(after) == 2 and before[0] not in after
+    assert requests.get(gunicorn.base + "/readyz", timeout=5).status_code == 200

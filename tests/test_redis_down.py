@@ -1,0 +1,84 @@
+"""Redis down: session, pending and handle paths fail closed (503); /readyz says so."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from tests.conftest import AuthActions
+from tests.redis_proc import RedisProcess
+
+BIND = "/api/v2/sdk/social/username-password-bind"
+
+
+@pytest.fixture
+def own_redis():
+    proc = RedisProcess().start()
+    yield proc
+    proc.close()
+
+
+@pytest.fixture
+def down_app(make_app, own_redis, idaas_sim, wechat_sim):
+    return make_app(REDIS_URL=own_redis.url)
+
+
+def test_readyz_reports_redis(down_app, own_redis):
+    client = down_app.test_client()
+    resp = client.get("/readyz")
+    assert resp.status_code == 200 and resp.json == {"status": "ok", "checks": {"redis": "ok"}}
+    own_redis.stop()
+    resp = client.get("/readyz")
+    assert resp.status_code == 503
+    assert resp.json["checks"] == {"redis": "unavailable"}
+    assert resp.json["error_code"] == "BFF.NOT_READY"
+    assert client.get("/healthz").status_code == 200  # liveness checks no dependency
+
+
+def test_handle_lookup_fails_closed(down_app, own_redis, wechat_sim, idaas_sim):
+    auth = AuthActions(down_app.test_client(), wechat_sim, idaas_sim)
+    auth.open_session()
+    own_redis.stop()
+    resp = auth.login()
+    assert resp.status_code == 503 and resp.json["error_code"] == "BFF.SESSION_STORE_UNAVAILABLE"
+    assert not [r for r in idaas_sim.requests if r.path.startswith("/api/v2")]
+
+
+def test_wechat_session_fails_closed(down_app, own_redis, wechat_sim):
+    own_redis.stop()
+    resp = down_app.test_client().post(
+        "/api/v1/wechat/session", json={"wx_code": wechat_sim.issue_code("o_r")}
+    )
+    assert resp.status_code == 503 and resp.json["error_code"] == "BFF.SESSION_STORE_UNAVAILABLE"
+
+
+def test_session_write_fails_closed_never_success(down_app, own_redis, wechat_sim, idaas_sim):
+    """Redis dies while the IDaaS answers SUCCESS: the client gets 503, never a SUCCESS."""
+    auth = AuthActions(down_app.test_client(), wechat_sim, idaas_sim)
+    auth.pending_bind()
+    idaas_sim.add_fault("latency", path=BIND, seconds=0.5)
+    killer = threading.Timer(0.2, own_redis.stop)
+    killer.start()
+    resp = auth.bind()
+    killer.join()
+    assert resp.status_code == 503 and resp.json["error_code"] == "BFF.SESSION_STORE_UNAVAILABLE"
+    assert "id_token" not in resp.json
+    own_redis.start()  # a fresh, empty Redis: the session was never stored
+    assert not own_redis_keys(own_redis)
+
+
+def own_redis_keys(proc: RedisProcess) -> list[str]:
+    import redis
+
+    return list(redis.Redis(port=proc.port, decode_responses=True).scan_iter("*"))
+
+
+def test_recovers_when_redis_returns(down_app, own_redis, wechat_sim, idaas_sim):
+    client = down_app.test_client()
+    own_redis.stop()
+    assert client.get("/readyz").status_code == 503
+    own_redis.start()
+    assert client.get("/readyz").status_code == 200
+    auth = AuthActions(client, wechat_sim, idaas_sim)
+    assert auth.signed_in()

@@ -1,0 +1,122 @@
+"""Settings: parsed once, a bad value names its variable, no secret defaults in production."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from bff import create_app
+from bff.settings import SettingsError, load_settings, parse_rate_limits
+
+MINIMAL = {
+    "IDAAS_BASE_URL": "https://tenant.example.com",
+    "IDAAS_CLIENT_ID": "cid",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "WECHAT_APPID": "wxapp",
+    "WECHAT_SECRET": "wxsecret",
+}
+
+
+def test_minimal_production_settings_and_defaults():
+    s = load_settings(MINIMAL)
+    assert s.bff_env == "production" and s.identity_source == "wechat"
+    assert s.idaas_timeout == (2.0, 8.0) and s.wechat_timeout == (2.0, 5.0)
+    assert s.redis_key_prefix == "bff" and s.handle_ttl_s == 604800 and s.state_token_ttl_s == 600
+    assert s.trusted_proxy_count == 1 and s.max_body_bytes == 16384
+    assert s.idaas_session_token_header == "session-token" and s.idaas_verify_id_token
+    assert [str(i) for i in s.rate_limit_bind["openid"]] == ["5 per 1 minute"]
+    assert [str(i) for i in s.rate_limit_bind["ip"]] == ["30 per 1 minute"]
+    assert [str(i) for i in s.rate_limit_codes["destination"]] == ["1 per 1 minute", "5 per 1 hour"]
+    assert s.circuit_failures == 5 and s.circuit_reset_s == 30.0
+
+
+@pytest.mark.parametrize(
+    "missing", ["IDAAS_CLIENT_ID", "IDAAS_BASE_URL", "REDIS_URL", "WECHAT_SECRET", "WECHAT_APPID"]
+)
+def test_missing_required_names_the_variable(missing):
+    env = {k: v for k, v in MINIMAL.items() if k != missing}
+    with pytest.raises(SettingsError, match=f"^{missing}: "):
+        load_settings(env)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("IDAAS_BASE_URL", "not a url"),
+        ("IDAAS_READ_TIMEOUT_S", "-1"),
+        ("IDAAS_CONNECT_TIMEOUT_S", "soon"),
+        ("REDIS_URL", "http://localhost"),
+        ("IDENTITY_SOURCE", "cookie"),
+        ("BFF_ENV", "staging"),
+        ("TRUSTED_PROXY_COUNT", "-1"),
+        ("RATE_LIMIT_BIND", "lots"),
+        ("RATE_LIMIT_CODES", "country=1/minute"),
+        ("REDIS_CLUSTER", "maybe"),
+        ("IDAAS_SESSION_TOKEN_HEADER", "bad header"),
+        ("LOG_LEVEL", "LOUD"),
+        ("GATEWAY_SECRET", "short"),
+    ],
+)
+def test_malformed_names_the_variable(name, value):
+    with pytest.raises(SettingsError, match=f"^{name}: "):
+        load_settings({**MINIMAL, name: value})
+
+
+def test_gateway_mode_needs_a_secret_not_wechat():
+    env = {k: v for k, v in MINIMAL.items() if not k.startswith("WECHAT")}
+    with pytest.raises(SettingsError, match="^GATEWAY_SECRET: required"):
+        load_settings({**env, "IDENTITY_SOURCE": "gateway"})
+    s = load_settings({**env, "IDENTITY_SOURCE": "gateway", "GATEWAY_SECRET": "x" * 32})
+    assert s.wechat_secret is None
+
+
+def test_development_has_embedded_defaults():
+    s = load_settings({"BFF_ENV": "development"})
+    assert s.idaas_base_url.startswith("http://127.0.0.1:")
+    assert s.redis_url.startswith("redis://127.0.0.1:")
+
+
+def test_production_has_no_secret_defaults():
+    with pytest.raises(SettingsError):
+        load_settings({"BFF_ENV": "production"})
+
+
+def test_redacted_hides_secrets():
+    s = load_settings(
+        {**MINIMAL, "REDIS_URL": "redis://:hunter2@redis:6379/0", "LOG_HASH_KEY": "k" * 20}
+    )
+    shown = str(s.redacted())
+    assert "wxsecret" not in shown and "hunter2" not in shown and "k" * 20 not in shown
+
+
+def test_rate_limit_grammar():
+    parsed = parse_rate_limits("openid=5/minute ip=30/minute;100/hour", ("openid", "ip"))
+    assert [str(i) for i in parsed["ip"]] == ["30 per 1 minute", "100 per 1 hour"]
+    assert set(parse_rate_limits("20/minute", ("openid", "ip"))) == {"openid", "ip"}
+    with pytest.raises(ValueError, match="empty"):
+        parse_rate_limits("  ", ("ip",))
+
+
+def test_create_app_reads_the_environment(monkeypatch):
+    for k, v in MINIMAL.items():
+        monkeypatch.setenv(k, v)
+    app = create_app()
+    assert app.config["MAX_CONTENT_LENGTH"] == 16384
+
+
+def test_gunicorn_config_exits_with_one_line_on_bad_settings(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "IDAAS_BASE_URL": "https://x.example.com"}
+    proc = subprocess.run(
+        [sys.executable, "-c", "import runpy; runpy.run_path('config/gunicorn.conf.py')"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "bff: configuration error: IDAAS_CLIENT_ID: Missing data for required field."
+    ]

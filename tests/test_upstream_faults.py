@@ -1,0 +1,197 @@
+"""Upstream faults map to the right 5xx, nothing is stored, and no POST is sent twice."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import AuthActions, last_call
+
+LOGIN = "/api/v2/sdk/login/wechat-miniprogram"
+BIND = "/api/v2/sdk/social/username-password-bind"
+
+FAULTS = [
+    ("status500", 502, "BFF.UPSTREAM_BAD_RESPONSE"),
+    ("bad_gateway", 502, "BFF.UPSTREAM_BAD_RESPONSE"),
+    ("garbage", 502, "BFF.UPSTREAM_BAD_RESPONSE"),
+    ("malformed", 502, "BFF.UPSTREAM_BAD_RESPONSE"),
+    ("reset", 503, "BFF.UPSTREAM_UNAVAILABLE"),
+]
+
+
+@pytest.fixture
+def fast_client(make_app, idaas_sim, wechat_sim):
+    """Short read timeout so a latency fault becomes a timeout quickly."""
+    return make_app(IDAAS_READ_TIMEOUT_S="0.3", WECHAT_READ_TIMEOUT_S="0.3").test_client()
+
+
+def _count(sim, path):
+    return sum(1 for r in sim.requests if r.path == path)
+
+
+@pytest.mark.parametrize(("kind", "status", "code"), FAULTS)
+def test_bind_fault_stores_nothing(auth, idaas_sim, redis, key_prefix, kind, status, code):
+    auth.pending_bind()
+    idaas_sim.add_fault(kind, path=BIND)
+    resp = auth.bind()
+    assert resp.status_code == status and resp.json["error_code"] == code
+    assert not redis.exists(f"{key_prefix}:session:{auth.openid}")
+    assert redis.exists(f"{key_prefix}:pending:{auth.openid}")
+    assert _count(idaas_sim, BIND) == 1  # sent once, never re-sent
+    assert "http" not in resp.json["error_msg"]
+
+
+@pytest.mark.parametrize(("kind", "status", "code"), FAULTS)
+def test_login_fault(auth, idaas_sim, redis, key_prefix, kind, status, code):
+    auth.open_session()
+    idaas_sim.add_fault(kind, path=LOGIN)
+    resp = auth.login()
+    assert resp.status_code == status and resp.json["error_code"] == code
+    assert not redis.exists(f"{key_prefix}:pending:{auth.openid}")
+    assert _count(idaas_sim, LOGIN) == 1
+
+
+def test_read_timeout_is_504_and_not_resent(fast_client, wechat_sim, idaas_sim, redis, key_prefix):
+    auth = AuthActions(fast_client, wechat_sim, idaas_sim)
+    auth.pending_bind()
+    idaas_sim.add_fault("latency", path=BIND, seconds=1.0)
+    resp = auth.bind()
+    assert resp.status_code == 504 and resp.json["error_code"] == "BFF.UPSTREAM_TIMEOUT"
+    assert not redis.exists(f"{key_prefix}:session:{auth.openid}")
+    assert _count(idaas_sim, BIND) == 1
+
+
+def test_connection_refused_is_503(make_app, auth, redis, key_prefix):
+    app = make_app(IDAAS_BASE_URL="http://127.0.0.1:9")  # discard port: nothing listens
+    client = app.test_client()
+    auth.client = client
+    auth.open_session()
+    resp = auth.login()
+    assert resp.status_code == 503 and resp.json["error_code"] == "BFF.UPSTREAM_UNAVAILABLE"
+
+
+def test_idaas_4xx_without_envelope_is_502(auth, idaas_sim):
+    auth.pending_bind()
+    idaas_sim.add_fault("malformed", path=BIND)
+    assert auth.bind().json["error_code"] == "BFF.UPSTREAM_BAD_RESPONSE"
+
+
+def test_success_without_session_token_is_502_nothing_stored(auth, idaas_sim, redis, key_prefix):
+    auth.signed_in()
+    redis.delete(f"{key_prefix}:session:{auth.openid}")
+    idaas_sim.add_fault("malformed", path=LOGIN)
+    resp = auth.login()
+    assert resp.status_code == 502
+    assert not redis.exists(f"{key_prefix}:session:{auth.openid}")
+
+
+WECHAT_ERRORS = [
+    (40029, 400, "BFF.WECHAT_CODE_INVALID"),
+    (40163, 400, "BFF.WECHAT_CODE_INVALID"),
+    (45011, 429, "BFF.RATE_LIMITED"),
+    (40226, 502, "BFF.UPSTREAM_BAD_RESPONSE"),
+    (40125, 502, "BFF.UPSTREAM_BAD_RESPONSE"),
+]
+
+
+@pytest.mark.parametrize(("errcode", "status", "code"), WECHAT_ERRORS)
+def test_wechat_errcodes(client, wechat_sim, redis, key_prefix, errcode, status, code):
+    handles = set(redis.scan_iter(f"{key_prefix}:handle:*", count=1000))
+    wechat_sim.fail_next(errcode)
+    resp = client.post("/api/v1/wechat/session", json={"wx_code": wechat_sim.issue_code("o_e")})
+    assert resp.status_code == status and resp.json["error_code"] == code
+    assert set(redis.scan_iter(f"{key_prefix}:handle:*", count=1000)) == handles
+
+
+def test_wechat_busy_is_retried_once(client, wechat_sim):
+    wechat_sim.fail_next(-1)
+    resp = client.post("/api/v1/wechat/session", json={"wx_code": wechat_sim.issue_code("o_b")})
+    assert resp.status_code == 201
+    assert len([r for r in wechat_sim.requests if r.path == "/sns/jscode2session"]) == 2
+
+
+def test_wechat_busy_twice_is_503(client, wechat_sim):
+    wechat_sim.fail_next(-1, count=2)
+    resp = client.post("/api/v1/wechat/session", json={"wx_code": wechat_sim.issue_code("o_b")})
+    assert resp.status_code == 503 and resp.json["error_code"] == "BFF.UPSTREAM_UNAVAILABLE"
+
+
+@pytest.mark.parametrize(("kind", "status"), [("status500", 502), ("garbage", 502), ("reset", 503)])
+def test_wechat_faults(client, wechat_sim, kind, status):
+    wechat_sim.add_fault(kind)
+    resp = client.post("/api/v1/wechat/session", json={"wx_code": wechat_sim.issue_code("o_f")})
+    assert resp.status_code == status
+
+
+def test_wechat_timeout_is_504_not_retried(fast_client, wechat_sim):
+    wechat_sim.add_fault("latency", seconds=1.0)
+    resp = fast_client.post(
+        "/api/v1/wechat/session", json={"wx_code": wechat_sim.issue_code("o_t")}
+    )
+    assert resp.status_code == 504 and resp.json["error_code"] == "BFF.UPSTREAM_TIMEOUT"
+    assert len(wechat_sim.requests) == 1
+
+
+def test_circuit_opens_after_consecutive_failures(make_app, wechat_sim, idaas_sim):
+    app = make_app(CIRCUIT_FAILURES="3", CIRCUIT_RESET_S="30")
+    auth = AuthActions(app.test_client(), wechat_sim, idaas_sim)
+    auth.open_session()
+    idaas_sim.add_fault("status500", path=LOGIN, count=None)
+    codes = [auth.login().json["error_code"] for _ in range(3)]
+    assert codes == ["BFF.UPSTREAM_BAD_RESPONSE"] * 3
+    sent = _count(idaas_sim, LOGIN)
+    resp = auth.login()
+    assert resp.status_code == 503 and resp.json["error_code"] == "BFF.UPSTREAM_UNAVAILABLE"
+    assert _count(idaas_sim, LOGIN) == sent  # failed fast: nothing sent
+
+
+def test_circuit_half_opens_after_the_reset_window(make_app, wechat_sim, idaas_sim):
+    import time
+
+    app = make_app(CIRCUIT_FAILURES="2", CIRCUIT_RESET_S="0.5")
+    auth = AuthActions(app.test_client(), wechat_sim, idaas_sim)
+    auth.open_session()
+    idaas_sim.add_fault("reset", path=LOGIN, count=2)
+    assert [auth.login().status_code for _ in range(3)] == [503, 503, 503]
+    time.sleep(0.6)
+    resp = auth.login()
+    assert resp.status_code == 200 and resp.json["status"] == "SOCIAL_BIND"
+
+
+def test_business_4xx_does_not_open_the_circuit(make_app, wechat_sim, idaas_sim):
+    app = make_app(CIRCUIT_FAILURES="2")
+    auth = AuthActions(app.test_client(), wechat_sim, idaas_sim)
+    auth.pending_bind()
+    for _ in range(3):
+        assert auth.bind(password="wrong").status_code == 400
+    assert auth.bind().status_code == 200
+
+
+def test_upstream_received_exactly_the_allow_list(auth, idaas_sim):
+    headers = auth.headers(**{"X-Forwarded-For": "6.6.6.6, 10.0.0.1", "X-Custom": "leak"})
+    auth.client.post(
+        "/api/v1/login",
+        json={"code": auth.wx_code()},
+        headers=headers,
+        environ_base={"REMOTE_ADDR": "10.9.9.9"},
+    )
+    sent = last_call(idaas_sim, LOGIN)
+    forwarded = {k.lower() for k in sent.headers.keys()}
+    assert forwarded <= {
+        "x-operating-sys-version",
+        "x-device-fingerprint",
+        "x-agent",
+        "x-l",
+        "x-device-ip",
+        "x-client-id",
+        "content-type",
+        "content-length",
+        "host",
+        "user-agent",
+        "accept-encoding",
+        "accept",
+        "connection",
+    }
+    assert sent.headers["X-device-ip"] == "10.0.0.1"  # one trusted proxy: the right-most entry
+    assert json.loads(sent.body) == {"code": sent.json["code"]}
