@@ -9,14 +9,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from limits import RateLimitItem
 from limits.errors import StorageError
 from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from redis import RedisError
+from redis.exceptions import RedisClusterException
 
 from bff.errors import RateLimited, SessionStoreUnavailable
 from bff.observability import RATE_LIMITER_FAIL_OPEN
@@ -49,8 +51,19 @@ def destination_key(to: str) -> str:
 
 
 class Limiter:
-    def __init__(self, storage: Storage) -> None:
-        self._limiter = FixedWindowRateLimiter(storage)
+    def __init__(self, storage: Callable[[], Storage]) -> None:
+        self._storage = storage
+        self._strategy: FixedWindowRateLimiter | None = None
+        self._init_lock = threading.Lock()
+
+    @property
+    def _limiter(self) -> FixedWindowRateLimiter:
+        """Created on first use: a cluster storage connects when it is created."""
+        if self._strategy is None:
+            with self._init_lock:
+                if self._strategy is None:
+                    self._strategy = FixedWindowRateLimiter(self._storage())
+        return self._strategy
 
     def check(
         self, route: str, scopes: Iterable[tuple[str, str]], limits: RateLimits, *, fail_open: bool
@@ -64,7 +77,7 @@ class Limiter:
             for scope, ident in scopes:
                 for item in limits.get(scope, ()):
                     self._hit(item, route, scope, ident)
-        except (StorageError, RedisError) as exc:
+        except (StorageError, RedisError, RedisClusterException) as exc:
             if not fail_open:
                 # Fail CLOSED: no counter, no code sent (SMS pumping costs money).
                 log.warning("rate limiter unavailable; refusing", extra={"route": route})

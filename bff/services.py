@@ -32,7 +32,10 @@ class Services:
 
 
 def redis_client(settings: Settings) -> redis.Redis | redis.RedisCluster:
-    """A client with socket and connect timeouts and one immediate retry (SPEC §5)."""
+    """A client with socket and connect timeouts and one immediate retry (SPEC §5).
+
+    A cluster client connects when it is created: call this lazily (SessionStore does).
+    """
     options = {
         "socket_timeout": REDIS_SOCKET_TIMEOUT_S,
         "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
@@ -64,7 +67,7 @@ def build_services(settings: Settings) -> Services:
         )
         wechat = WeChatClient(wechat_http, settings.wechat_appid, settings.wechat_secret)
     store = SessionStore(
-        redis_client(settings),
+        lambda: redis_client(settings),
         settings.redis_key_prefix,
         state_ttl_s=settings.state_token_ttl_s,
         handle_ttl_s=settings.handle_ttl_s,
@@ -75,7 +78,8 @@ def build_services(settings: Settings) -> Services:
         audience=settings.idaas_client_id,
         enabled=settings.idaas_verify_id_token,
     )
-    return Services(settings, store, idaas, wechat, verifier, Limiter(limits_storage(settings)))
+    limiter = Limiter(lambda: limits_storage(settings))
+    return Services(settings, store, idaas, wechat, verifier, limiter)
 
 
 def services() -> Services:

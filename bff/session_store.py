@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import redis
-from redis.exceptions import LockError
+from redis.exceptions import LockError, RedisClusterException
 
 from bff.errors import BffError, SessionStoreUnavailable
 from bff.observability import SESSION_STORE_ERRORS
@@ -49,11 +50,16 @@ class PendingBind:
     status: str
 
 
+RedisClient = redis.Redis | redis.RedisCluster
+# What a Redis or Redis Cluster call can raise when the server is gone.
+STORE_ERRORS = (redis.RedisError, RedisClusterException)
+
+
 @contextmanager
 def _fail_closed(operation: str) -> Iterator[None]:
     try:
         yield
-    except redis.RedisError as exc:
+    except STORE_ERRORS as exc:
         # Fail CLOSED (SPEC §5): the caller answers 503, never a SUCCESS we did not keep.
         SESSION_STORE_ERRORS.inc()
         log.warning(
@@ -82,16 +88,29 @@ class SessionStore:
 
     def __init__(
         self,
-        client: redis.Redis | redis.RedisCluster,
+        client: RedisClient | Callable[[], RedisClient],
         prefix: str,
         *,
         state_ttl_s: int,
         handle_ttl_s: int,
     ) -> None:
-        self._redis = client
+        self._client = client if isinstance(client, RedisClient) else None
+        self._factory = None if isinstance(client, RedisClient) else client
+        self._init_lock = threading.Lock()
         self._prefix = prefix
         self._state_ttl_s = state_ttl_s
         self._handle_ttl_s = handle_ttl_s
+
+    @property
+    def _redis(self) -> RedisClient:
+        """The client, created on first use (a Redis Cluster client connects when created:
+        lazily, the process starts, and /readyz reports, while the cluster is down)."""
+        if self._client is None:
+            with self._init_lock:
+                if self._client is None:
+                    assert self._factory is not None  # noqa: S101
+                    self._client = self._factory()
+        return self._client
 
     def _key(self, kind: str, ident: str) -> str:
         """The one place a key is spelled: ``{prefix}:{kind}:{ident}``."""
@@ -191,10 +210,13 @@ class SessionStore:
 
         :raises RequestInProgress: when another request held it for longer than ``wait_s``.
         """
-        lock = self._redis.lock(
-            self._key("lock", openid), timeout=lease_s, blocking_timeout=wait_s, thread_local=False
-        )
         with _fail_closed("lock"):
+            lock = self._redis.lock(
+                self._key("lock", openid),
+                timeout=lease_s,
+                blocking_timeout=wait_s,
+                thread_local=False,
+            )
             acquired = lock.acquire()
         if not acquired:
             raise RequestInProgress()
@@ -203,7 +225,7 @@ class SessionStore:
         finally:
             try:
                 lock.release()
-            except (LockError, redis.RedisError):
+            except (LockError, *STORE_ERRORS):
                 pass  # the lease runs out by itself
 
     def ping(self) -> None:

@@ -71,3 +71,43 @@ class RedisProcess:
     def close(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RedisClusterProcesses:
+    """Three masters with --cluster-enabled on spare ports, joined by redis-cli --cluster create."""
+
+    def __init__(self) -> None:
+        self.nodes = [
+            RedisProcess(None, "--cluster-enabled", "yes", "--cluster-node-timeout", "2000")
+            for _ in range(3)
+        ]
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url.removesuffix("/0")
+
+    def start(self) -> RedisClusterProcesses:
+        for node in self.nodes:
+            node.extra = (*node.extra, "--cluster-config-file", f"{node.dir}/nodes.conf")
+            node.start()
+        cli = shutil.which("redis-cli") or "redis-cli"
+        addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
+        subprocess.run(
+            [cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+        client = redis.RedisCluster(host="127.0.0.1", port=self.nodes[0].port)
+        deadline = time.monotonic() + 20
+        while client.cluster_info().get("cluster_state") != "ok":
+            if time.monotonic() > deadline:
+                raise RuntimeError("the cluster did not become ok")
+            time.sleep(0.1)
+        client.close()
+        return self
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()

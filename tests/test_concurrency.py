@@ -1,0 +1,74 @@
+"""No double-spend: concurrent binds for one openid never send the same state token twice."""
+
+from __future__ import annotations
+
+import threading
+
+from tests.conftest import PASSWORD, AuthActions
+
+BIND = "/api/v2/sdk/social/username-password-bind"
+
+
+def _concurrently(calls):
+    results = [None] * len(calls)
+    barrier = threading.Barrier(len(calls))
+
+    def run(i, call):
+        barrier.wait()
+        results[i] = call()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return results
+
+
+def test_two_concurrent_binds_spend_the_state_token_once(app, auth, idaas_sim, redis, key_prefix):
+    headers = auth.pending_bind()
+    state_token = idaas_sim.state_tokens[-1]
+    idaas_sim.add_fault("latency", path=BIND, seconds=0.3)  # the first bind is slow
+    body = {"user_name": "alice", "password": PASSWORD}
+
+    def bind():
+        return app.test_client().post("/api/v1/bind/username-password", json=body, headers=headers)
+
+    first, second = _concurrently([bind, bind])
+    outcomes = sorted(
+        (r.status_code, r.json.get("status") or r.json.get("error_code")) for r in (first, second)
+    )
+    assert outcomes == [(200, "SUCCESS"), (409, "BFF.NO_PENDING_BIND")]
+    sent = [r for r in idaas_sim.requests if r.path == BIND]
+    assert [r.headers["X-state-token"] for r in sent] == [state_token]  # reached the IDaaS once
+    assert redis.exists(f"{key_prefix}:session:{auth.openid}")
+
+
+def test_loser_waits_then_retries_after_a_wrong_password(app, auth, idaas_sim):
+    headers = auth.pending_bind()
+    idaas_sim.add_fault("latency", path=BIND, seconds=0.3)
+
+    def bind(password):
+        body = {"user_name": "alice", "password": password}
+        return lambda: app.test_client().post(
+            "/api/v1/bind/username-password", json=body, headers=headers
+        )
+
+    results = _concurrently([bind("wrong"), bind(PASSWORD)])
+    codes = sorted(r.status_code for r in results)
+    # Serialised by the lock: whichever ran first, the state token was never sent twice at once.
+    assert codes in ([200, 400], [200, 409])
+    assert len([r for r in idaas_sim.requests if r.path == BIND]) in (1, 2)
+
+
+def test_lock_wait_is_bounded(make_app, wechat_sim, idaas_sim, redis, key_prefix):
+    app = make_app(IDAAS_CONNECT_TIMEOUT_S="0.1", IDAAS_READ_TIMEOUT_S="0.1")
+    auth = AuthActions(app.test_client(), wechat_sim, idaas_sim)
+    auth.pending_bind()
+    redis.set(f"{key_prefix}:lock:{auth.openid}", "held-by-a-stuck-peer", px=60_000)
+    try:
+        resp = auth.bind()
+    finally:
+        redis.delete(f"{key_prefix}:lock:{auth.openid}")
+    assert resp.status_code == 409 and resp.json["error_code"] == "BFF.REQUEST_IN_PROGRESS"
+    assert auth.bind().status_code == 200

@@ -1,0 +1,122 @@
+"""Abuse limits (SPEC §6): per openid and per IP, shared through Redis, fail open on Redis loss."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+
+from tests.conftest import CLIENT_ID, DEVICE, GATEWAY_SECRET, PASSWORD, REDIS_URL, AuthActions
+from tests.redis_proc import RedisProcess
+from tests.test_gunicorn import Gunicorn
+
+
+def _assert_limited(resp):
+    assert resp.status_code == 429 and resp.json["error_code"] == "BFF.RATE_LIMITED"
+    assert 1 <= int(resp.headers["Retry-After"]) <= 60
+
+
+def test_bind_limit_per_openid(make_app, wechat_sim, idaas_sim):
+    app = make_app(RATE_LIMIT_BIND="openid=2/minute ip=100/minute")
+    auth = AuthActions(app.test_client(), wechat_sim, idaas_sim)
+    auth.pending_bind()
+    assert [auth.bind(password="wrong").status_code for _ in range(2)] == [400, 400]
+    sent = len(idaas_sim.requests)
+    _assert_limited(auth.bind())
+    assert len(idaas_sim.requests) == sent  # the limited request never reached the IDaaS
+    other = AuthActions(app.test_client(), wechat_sim, idaas_sim)  # another openid, same IP
+    other.pending_bind()
+    assert other.bind().status_code == 200
+
+
+def test_bind_limit_per_ip(make_app, wechat_sim, idaas_sim):
+    app = make_app(RATE_LIMIT_BIND="openid=100/minute ip=2/minute")
+    users = [AuthActions(app.test_client(), wechat_sim, idaas_sim) for _ in range(3)]
+    for user in users:
+        user.pending_bind()
+    assert users[0].bind(password="wrong").status_code == 400
+    assert users[1].bind(password="wrong").status_code == 400
+    _assert_limited(users[2].bind())
+    # another client IP (one trusted proxy: the right-most X-Forwarded-For entry) is not limited
+    resp = users[2].client.post(
+        "/api/v1/bind/username-password",
+        json={"user_name": "alice", "password": PASSWORD},
+        headers={**users[2].headers(), "X-Forwarded-For": "203.0.113.7"},
+    )
+    assert resp.status_code == 200
+
+
+def test_login_and_wechat_session_limits(make_app, wechat_sim, idaas_sim):
+    app = make_app(RATE_LIMIT_LOGIN="ip=3/minute")
+    client = app.test_client()
+    codes = [
+        client.post("/api/v1/wechat/session", json={"wx_code": wechat_sim.issue_code()}).status_code
+        for _ in range(3)
+    ]
+    assert codes == [201, 201, 201]
+    _assert_limited(client.post("/api/v1/wechat/session", json={"wx_code": "x"}))
+
+
+def test_limit_holds_across_two_gunicorn_workers(tmp_path, idaas_server, wechat_server, key_prefix):
+    idaas_server.reset_state()
+    env = {
+        "BFF_ENV": "production",
+        "IDAAS_BASE_URL": idaas_server.base_url,
+        "IDAAS_CLIENT_ID": CLIENT_ID,
+        "REDIS_URL": REDIS_URL,
+        "REDIS_KEY_PREFIX": key_prefix + "rl2",
+        "IDENTITY_SOURCE": "gateway",
+        "GATEWAY_SECRET": GATEWAY_SECRET,
+        "RATE_LIMIT_LOGIN": "openid=10/minute ip=1000/minute",
+    }
+    server = Gunicorn(env, tmp_path / "server.log").start()
+    try:
+        headers = {"X-WX-OPENID": "o_rl_workers", "X-Gateway-Secret": GATEWAY_SECRET, **DEVICE}
+        statuses = []
+        for _ in range(16):  # new connections: gunicorn spreads them over both workers
+            with requests.Session() as s:
+                r = s.post(
+                    server.base + "/api/v1/login",
+                    json={"code": wechat_server.issue_code("o_rl_workers")},
+                    headers={**headers, "Connection": "close"},
+                    timeout=10,
+                )
+                statuses.append(r.status_code)
+        assert statuses.count(200) == 10 and statuses.count(429) == 6
+        text = requests.get(server.base + "/metrics", timeout=10).text
+        served = re.findall(
+            r'^bff_requests_total\{route="/api/v1/login",status="\d+"\} (\S+)$', text, re.M
+        )
+        assert sum(float(v) for v in served) == 16
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def own_redis():
+    proc = RedisProcess().start()
+    yield proc
+    proc.close()
+
+
+def test_limiter_fails_open_but_sessions_fail_closed(
+    make_app, own_redis, wechat_sim, idaas_sim, capsys
+):
+    app = make_app(REDIS_URL=own_redis.url, IDENTITY_SOURCE="gateway", RATE_LIMIT_LOGIN="1/minute")
+    client = app.test_client()
+    headers = {"X-WX-OPENID": "o_failopen", "X-Gateway-Secret": GATEWAY_SECRET, **DEVICE}
+
+    def fail_open_count() -> float:
+        text = client.get("/metrics").get_data(as_text=True)
+        found = re.search(r"^bff_rate_limiter_fail_open_total (\S+)$", text, re.M)
+        return float(found.group(1)) if found else 0.0
+
+    before = fail_open_count()
+    own_redis.stop()
+    for _ in range(2):  # over the 1/minute limit, yet not limited: the limiter is down
+        resp = client.post("/api/v1/login", json={"code": "c"}, headers=headers)
+        assert resp.status_code == 503
+        assert resp.json["error_code"] == "BFF.SESSION_STORE_UNAVAILABLE"  # the lock fails closed
+    assert fail_open_count() == before + 2
+    assert "letting the request through" in capsys.readouterr().out

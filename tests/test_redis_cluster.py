@@ -1,0 +1,55 @@
+"""REDIS_CLUSTER=true: the same key contract on a real local 3-master cluster."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import redis
+
+from tests.conftest import AuthActions
+from tests.redis_proc import RedisClusterProcesses
+
+pytestmark = pytest.mark.skipif(not shutil.which("redis-cli"), reason="redis-cli is not installed")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    nodes = RedisClusterProcesses().start()
+    yield nodes
+    nodes.close()
+
+
+def test_full_flow_on_a_cluster(cluster, make_app, wechat_sim, idaas_sim, key_prefix):
+    app = make_app(REDIS_URL=cluster.url, REDIS_CLUSTER="true", RATE_LIMIT_BIND="openid=3/minute")
+    client = app.test_client()
+    assert client.get("/readyz").json["checks"] == {"redis": "ok"}
+    auth = AuthActions(client, wechat_sim, idaas_sim)
+    auth.signed_in()
+    reader = redis.RedisCluster.from_url(cluster.url, decode_responses=True)
+    session_key = f"{key_prefix}:session:{auth.openid}"
+    cached = json.loads(reader.get(session_key))
+    assert cached["session_token"] == idaas_sim.session_tokens[-1]
+    assert reader.ttl(session_key) > 431990
+    assert not reader.exists(f"{key_prefix}:pending:{auth.openid}")
+    assert client.post("/api/v1/session/refresh", headers=auth.headers()).status_code == 200
+    # the rate limiter counts in the cluster too
+    other = AuthActions(client, wechat_sim, idaas_sim)
+    other.pending_bind()
+    codes = [other.bind(password="wrong").status_code for _ in range(4)]
+    assert codes == [400, 400, 400, 429]
+    assert client.delete("/api/v1/session", headers=auth.headers()).status_code == 204
+    assert not reader.exists(session_key)
+    reader.close()
+
+
+def test_cluster_down_fails_closed_and_starts_anyway(cluster, make_app, wechat_sim, idaas_sim):
+    app = make_app(REDIS_URL="redis://127.0.0.1:1", REDIS_CLUSTER="true")  # nothing listens
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200
+    resp = client.get("/readyz")
+    assert resp.status_code == 503 and resp.json["checks"] == {"redis": "unavailable"}
+    auth = AuthActions(client, wechat_sim, idaas_sim)
+    resp = client.post("/api/v1/wechat/session", json={"wx_code": auth.wx_code()})
+    assert resp.status_code == 503 and resp.json["error_code"] == "BFF.SESSION_STORE_UNAVAILABLE"
