@@ -1,0 +1,135 @@
+"""The Dockerfile's steps, run here: build wheels, install them offline into a clean venv, run
+gunicorn with the image's CMD as a non-root user, and check /healthz. Plus the image's shape."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from tests.conftest import CLIENT_ID, REDIS_URL
+from tests.redis_proc import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+AS_BFF = ["--reuid=10001", "--regid=10001", "--clear-groups"]  # the image's USER 10001:10001
+
+
+def _cmd() -> list[str]:
+    found = re.search(r"^CMD (\[.*\])$", DOCKERFILE, re.M)
+    assert found, "CMD must be in exec form"
+    cmd: list[str] = json.loads(found.group(1))
+    return cmd
+
+
+def test_dockerfile_shape():
+    froms = re.findall(r"^FROM (\S+)", DOCKERFILE, re.M)
+    assert len(froms) == 2 and all(re.search(r"@sha256:[0-9a-f]{64}$", f) for f in froms)
+    user = re.findall(r"^USER (\S+)", DOCKERFILE, re.M)
+    assert user and user[-1] not in ("root", "0", "0:0")
+    assert _cmd() == ["gunicorn", "-c", "config/gunicorn.conf.py", "bff:create_app()"]
+    assert "/healthz" in DOCKERFILE
+
+
+def test_compose_runs_the_image_with_redis():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert set(compose["services"]) == {"bff", "redis"}
+    assert compose["services"]["bff"]["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root + setpriv")
+def test_wheel_install_and_gunicorn_as_non_root(idaas_server, wechat_server, key_prefix):
+    tmp_path = Path(tempfile.mkdtemp(prefix="bff-pkg-"))  # pytest's tmp dirs are root-only (0700)
+    os.chmod(tmp_path, 0o755)
+    try:
+        _install_and_run(tmp_path, idaas_server, wechat_server, key_prefix)
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _python_for_uid_10001() -> str:
+    """An interpreter the non-root user can run (pyenv's lives under /root, which it cannot)."""
+    for candidate in ("/usr/local/bin/python3", "/usr/bin/python3", sys.executable):
+        probe = [
+            "setpriv",
+            *AS_BFF,
+            candidate,
+            "-c",
+            "import sys; assert sys.version_info >= (3, 11)",
+        ]
+        if subprocess.run(probe, capture_output=True, check=False, timeout=30).returncode == 0:
+            return candidate
+    pytest.skip("no Python >= 3.11 that a non-root user can run")
+
+
+def _install_and_run(tmp_path: Path, idaas_server, wechat_server, key_prefix) -> None:
+    # The Dockerfile's build stage: wheels for bff and its dependencies...
+    env_dir = tmp_path / "venv"
+    subprocess.run([_python_for_uid_10001(), "-m", "venv", str(env_dir)], check=True, timeout=120)
+    pip = env_dir / "bin" / "pip"
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [str(pip), "wheel", "--quiet", "--wheel-dir", str(wheels), str(ROOT)],
+        check=True,
+        timeout=600,
+        capture_output=True,
+    )
+    # ...and its runtime stage: install them offline, run the CMD as uid 10001.
+    subprocess.run(
+        [
+            str(pip),
+            "install",
+            "--quiet",
+            "--no-index",
+            f"--find-links={wheels}",
+            *wheels.glob("bff-*.whl"),
+        ],
+        check=True,
+        timeout=600,
+        capture_output=True,
+    )
+    app_dir = tmp_path / "app"  # like the image's /app: only config/, the package is installed
+    shutil.copytree(ROOT / "config", app_dir / "config")
+    port = free_port()
+    env = {
+        "PATH": f"{env_dir / 'bin'}:/usr/bin:/bin",
+        "BFF_ENV": "production",
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "IDAAS_BASE_URL": idaas_server.base_url,
+        "IDAAS_CLIENT_ID": CLIENT_ID,
+        "REDIS_URL": REDIS_URL,
+        "REDIS_KEY_PREFIX": key_prefix + "pkg",
+        "WECHAT_APPID": "wx-sim-appid",
+        "WECHAT_SECRET": "wx-sim-secret",
+    }
+    (tmp_path / "metrics").mkdir()
+    os.chown(tmp_path / "metrics", 10001, 10001)
+    cmd = ["setpriv", *AS_BFF, *_cmd()]
+    cmd[cmd.index("gunicorn")] = str(env_dir / "bin" / "gunicorn")
+    proc = subprocess.Popen(
+        cmd, cwd=app_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 30
+        status = None
+        while time.monotonic() < deadline and status != 200:
+            try:
+                status = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        assert status == 200, proc.stdout.read1().decode() if proc.poll() is not None else ""
+        assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
