@@ -133,3 +133,5 @@ def _install_and_run(tmp_path: Path, idaas_server, wechat_server, key_prefix) ->
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
