@@ -6,6 +6,7 @@ import json
 import secrets
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from ._idaas_models import (
@@ -50,6 +51,12 @@ class IdaasCore(SimServer):
         self.wechat_secret = wechat_secret
         self.minter = TokenMinter()
         self._init_state()
+        for method, path, handler in self.route_table():
+            self.route(method, path, partial(handler, self))
+
+    def route_table(self) -> RouteTable:
+        """The routes this simulator serves (the full simulator lists them all)."""
+        return []
 
     def _init_state(self) -> None:
         # knobs (tests set them directly; reset_state restores these defaults)

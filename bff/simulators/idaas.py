@@ -8,7 +8,6 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Sequence
-from functools import partial
 
 import requests
 
@@ -139,25 +138,8 @@ MAIN_ROUTES: RouteTable = [
 class IdaasSimulator(IdaasCore):
     """The Bamboocloud IDaaS as the BFF sees it (see IDAAS.md); knobs are plain attributes."""
 
-    def __init__(
-        self,
-        client_id: str = "test-client",
-        wechat_base_url: str = DEFAULT_WECHAT_BASE_URL,
-        wechat_appid: str = SIM_APPID,
-        wechat_secret: str = SIM_SECRET,
-        host: str = "127.0.0.1",
-        port: int = 0,
-    ) -> None:
-        super().__init__(
-            client_id,
-            wechat_base_url=wechat_base_url,
-            wechat_appid=wechat_appid,
-            wechat_secret=wechat_secret,
-            host=host,
-            port=port,
-        )
-        for method, path, handler in (*MAIN_ROUTES, *BIND_ROUTES, *CAPTCHA_ROUTES, *CONTROL_ROUTES):
-            self.route(method, path, partial(handler, self))
+    def route_table(self) -> RouteTable:
+        return [*MAIN_ROUTES, *BIND_ROUTES, *CAPTCHA_ROUTES, *CONTROL_ROUTES]
 
 
 def _add_cli_user(sim: IdaasSimulator, spec: str) -> None:

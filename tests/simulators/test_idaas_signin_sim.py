@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,7 +10,7 @@ import requests
 
 from bff.simulators import IdaasSimulator, WeChatSimulator
 
-from .test_idaas_sim import CLIENT, HEADERS, TIMEOUT, call, error_code, state_token
+from .test_idaas_sim import HEADERS, TIMEOUT, call, error_code, state_token
 
 PHONE_LOGIN = "/api/v2/sdk/login/wechat-mini-program-mobile"
 MOBILE_BIND = "/api/v2/sdk/social/wechat-mobile-bind"
@@ -19,18 +18,6 @@ MOBILE_REGISTER = "/api/v2/sdk/social/wechat-mobile-register-bind"
 CODE_BIND = "/api/v2/sdk/social/bind"
 CODE_REGISTER = "/api/v2/sdk/social/register-bind"
 ALICE_MOBILE = "+86-13800000001"
-
-
-@pytest.fixture(scope="module")
-def wx() -> Iterator[WeChatSimulator]:
-    with WeChatSimulator() as sim:
-        yield sim
-
-
-@pytest.fixture(scope="module")
-def idp_server(wx: WeChatSimulator) -> Iterator[IdaasSimulator]:
-    with IdaasSimulator(CLIENT, wechat_base_url=wx.base_url) as sim:
-        yield sim
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +28,6 @@ LOGIN = "/api/v2/sdk/login/wechat-miniprogram"
 BIND = "/api/v2/sdk/social/username-password-bind"
 REFRESH = "/api/v2/sdk/sso/session-token/id-token"
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def wx() -> Iterator[WeChatSimulator]:
-    with WeChatSimulator() as sim:
-        yield sim
-
-
-@pytest.fixture(scope="module")
-def idp_server(wx: WeChatSimulator) -> Iterator[IdaasSimulator]:
-    with IdaasSimulator(CLIENT, wechat_base_url=wx.base_url) as sim:
-        yield sim
 
 
 @pytest.fixture
