@@ -16,7 +16,7 @@ def create_app(settings: object | None = None, services: object | None = None) -
     from bff.observability import configure_logging, log_hash_key, register_request_hooks
     from bff.services import Services, build_services
     from bff.settings import Settings, load_settings
-    from bff.views import auth, health
+    from bff.views import auth, health, signin
 
     settings = settings if isinstance(settings, Settings) else load_settings()
     app = Flask(__name__)
@@ -30,6 +30,7 @@ def create_app(settings: object | None = None, services: object | None = None) -
     register_request_hooks(app)  # first: later logs and errors carry request_id
     register_error_handlers(app)
     app.register_blueprint(auth.bp)
+    app.register_blueprint(signin.bp)
     app.register_blueprint(health.bp)
     logging.getLogger("bff.app").info("bff started", extra={"settings": settings.redacted()})
     return app

@@ -24,7 +24,8 @@ Demo IDaaS account: {user} / {password} (mobile {mobile}). Paste, step by step, 
 
   B=http://127.0.0.1:{bff}/api/v1; J='Content-Type: application/json'
   D=(-H 'X-operating-sys-version: iOS 17.4' -H 'X-device-fingerprint: demo-device-1')
-  code() {{ curl -s -XPOST http://127.0.0.1:{wechat}/_sim/wx-login -H "$J" -d '{{"openid":"o_demo"}}' \\
+  code() {{ curl -s -XPOST http://127.0.0.1:{wechat}/_sim/wx-login -H "$J" \\
+           -d "{{\\"openid\\":\\"${{OID:-o_demo}}\\"}}" \\
            | python3 -c 'import json,sys; print(json.load(sys.stdin)["code"])'; }}
   # 1. wx.login -> an opaque handle (code2Session happens server-side)
   H=$(curl -s -XPOST $B/wechat/session -H "$J" -d "{{\\"wx_code\\":\\"$(code)\\"}}" \\
@@ -39,7 +40,8 @@ Demo IDaaS account: {user} / {password} (mobile {mobile}). Paste, step by step, 
   curl -s $B/session -H "$A"; echo
   curl -s -XDELETE $B/session -H "$A" -o /dev/null -w '%{{http_code}}\\n'
 
-Second path (3b instead of 3a, after a fresh step 1 and 2 with another openid): bind by SMS code.
+Second path, 3b instead of 3a: bind by SMS code. It needs a WeChat user with nothing bound yet:
+  OID=o_demo2  # then steps 1 and 2 again (-> SOCIAL_BIND), then:
   CAP=$(curl -s $B/captcha -H "$A" "${{D[@]}}")  # the slider; its answer is on the simulator:
   TOK=$(echo "$CAP" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
   PT=$(curl -s http://127.0.0.1:{idaas}/_sim/captcha-answers \\

@@ -36,6 +36,7 @@ class Operation:
     auth: bool
     errors: tuple[int, ...]
     tags: tuple[str, ...] = field(default=())
+    device_required: bool = True  # documents the device headers as required (auth operations)
 
 
 OPERATIONS: list[Operation] = []
@@ -108,10 +109,20 @@ class Api:
         status: int = 200,
         auth: bool = True,
         errors: tuple[int, ...] = AUTH_ERRORS,
+        device_required: bool = True,
     ) -> Callable[[View], View]:
         full_path = (self.bp.url_prefix or "") + path
         op = Operation(
-            method, full_path, summary, request, response, status, auth, errors, (self.tag,)
+            method,
+            full_path,
+            summary,
+            request,
+            response,
+            status,
+            auth,
+            errors,
+            (self.tag,),
+            device_required,
         )
         OPERATIONS.append(op)
 

@@ -88,6 +88,20 @@ def current_device() -> Device:
 
     :raises BadRequest: naming each missing or malformed header.
     """
+    return _device(required=True)
+
+
+def optional_device() -> Device:
+    """The device headers that are present, checked but none required (``GET /captcha``).
+
+    The BFF adds no requirement of its own there: it forwards what came, and the IDaaS judges.
+
+    :raises BadRequest: naming each malformed header.
+    """
+    return _device(required=False)
+
+
+def _device(required: bool) -> Device:
     problems: dict[str, list[str]] = {}
 
     def header(name: str, required: bool = False) -> str | None:
@@ -101,10 +115,10 @@ def current_device() -> Device:
             return None
         return value
 
-    os_version = header("X-operating-sys-version", True)
-    fingerprint = header("X-device-fingerprint", True)
+    os_version = header("X-operating-sys-version", required)
+    fingerprint = header("X-device-fingerprint", required)
     agent = header("X-agent") or header("User-Agent")
     lang = header("X-L")
-    if problems or os_version is None or fingerprint is None:
+    if problems:
         raise BadRequest(message="missing or invalid device headers", errors=problems)
     return Device(os_version, fingerprint, agent, lang, client_ip())

@@ -44,7 +44,7 @@ def _operation(op: Any) -> dict[str, Any]:
             {
                 "in": "header",
                 "name": n,
-                "required": r,
+                "required": r and op.device_required,
                 "schema": {"type": "string", "maxLength": 512},
             }
             for n, r in DEVICE_HEADERS

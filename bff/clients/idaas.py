@@ -12,7 +12,12 @@ from bff.errors import BffError, upstream_error
 from bff.schemas import IdaasAnswer, IdaasCaptcha, IdaasCaptchaToken, IdaasErrorBody
 
 LOGIN_PATH = "/api/v2/sdk/login/wechat-miniprogram"
+LOGIN_PHONE_PATH = "/api/v2/sdk/login/wechat-mini-program-mobile"
 BIND_PASSWORD_PATH = "/api/v2/sdk/social/username-password-bind"  # noqa: S105 (a path)
+BIND_WECHAT_PHONE_PATH = "/api/v2/sdk/social/wechat-mobile-bind"
+BIND_CODE_PATH = "/api/v2/sdk/social/bind"
+REGISTER_WECHAT_PHONE_PATH = "/api/v2/sdk/social/wechat-mobile-register-bind"
+REGISTER_CODE_PATH = "/api/v2/sdk/social/register-bind"
 REFRESH_PATH = "/api/v2/sdk/sso/session-token/id-token"
 CAPTCHA_PATH = "/api/v2/sdk/captcha"
 CAPTCHA_VERIFY_PATH = "/api/v2/sdk/captcha/verify"
@@ -39,20 +44,27 @@ def code_suffix(code: str) -> str:
 
 @dataclass(frozen=True)
 class Device:
-    """The device headers the IDaaS requires, as the mini program sent them, plus our IP."""
+    """The device headers the IDaaS requires, as the mini program sent them, plus our IP.
 
-    os_version: str
-    fingerprint: str
+    ``os_version`` and ``fingerprint`` are None only where the BFF does not require them
+    (``GET /api/v1/captcha``): a header that is absent is not sent.
+    """
+
+    os_version: str | None
+    fingerprint: str | None
     agent: str | None
     lang: str | None
     ip: str | None
 
     def headers(self) -> dict[str, str]:
-        out = {"X-operating-sys-version": self.os_version, "X-device-fingerprint": self.fingerprint}
-        for name, value in (("X-agent", self.agent), ("X-L", self.lang), ("X-device-ip", self.ip)):
-            if value:
-                out[name] = value
-        return out
+        named = (
+            ("X-operating-sys-version", self.os_version),
+            ("X-device-fingerprint", self.fingerprint),
+            ("X-agent", self.agent),
+            ("X-L", self.lang),
+            ("X-device-ip", self.ip),
+        )
+        return {name: value for name, value in named if value}
 
 
 def _load(schema: Schema, body: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The mini-program API (SPEC §2): wechat/session, login, the bind routes, session.
+"""The mini-program API (SPEC §2, §12): wechat/session, login, the bind routes, session.
 
 Each view is: checked input (the Api declaration) → rate limit → a flow → a trimmed answer.
 """
@@ -11,7 +11,14 @@ from flask import Blueprint
 
 from bff import flows
 from bff.api import AUTH_ERRORS, Api
-from bff.clients.idaas import BIND_PASSWORD_PATH, LOGIN_PATH
+from bff.clients.idaas import (
+    BIND_CODE_PATH,
+    BIND_PASSWORD_PATH,
+    BIND_WECHAT_PHONE_PATH,
+    LOGIN_PATH,
+    REGISTER_CODE_PATH,
+    REGISTER_WECHAT_PHONE_PATH,
+)
 from bff.errors import NotFound
 from bff.identity import Caller, client_ip, current_device
 from bff.schemas import (
@@ -19,8 +26,10 @@ from bff.schemas import (
     EmptyRequest,
     LoginRequest,
     LoginResponse,
+    PhoneCodeRequest,
     RefreshResponse,
     SessionStatusResponse,
+    VerificationBindRequest,
     WechatSessionRequest,
     WechatSessionResponse,
 )
@@ -29,17 +38,53 @@ from bff.services import services
 bp = Blueprint("auth", __name__, url_prefix="/api/v1")
 api = Api(bp, "auth")
 
-# A bind route is a schema and a row here: the flow behind every row is flows.bind().
+
+def _password_body(body: dict[str, Any]) -> dict[str, Any]:
+    return {"user_name": body["user_name"], "password": body["password"]}
+
+
+def _phone_body(body: dict[str, Any]) -> dict[str, Any]:
+    """The phone-number button's code; the IDaaS calls it ``wechat_code`` (IDAAS.md §3.6)."""
+    return {"wechat_code": body["phone_code"]}
+
+
+def _code_body(body: dict[str, Any]) -> dict[str, Any]:
+    """``mobile`` or ``email`` (exactly one: the schema checks) and ``verify_code``, as typed."""
+    return {k: body[k] for k in ("mobile", "email", "verify_code") if k in body}
+
+
+# Every way to spend the pending state token (SPEC §2, §12) is a schema and a row here; the one
+# flow behind every row is flows.bind(): same lock, same 409, same outcomes, same error mapping.
 BIND_ROUTES = [
     (
         "/bind/username-password",
         BindUsernamePasswordRequest,
-        flows.BindRoute(
-            "username-password",
-            BIND_PASSWORD_PATH,
-            lambda b: {"user_name": b["user_name"], "password": b["password"]},
-        ),
+        flows.BindRoute("username-password", BIND_PASSWORD_PATH, _password_body),
         "Bind the WeChat account to an IDaaS account with its username and password",
+    ),
+    (
+        "/bind/wechat-phone",
+        PhoneCodeRequest,
+        flows.BindRoute("wechat-phone", BIND_WECHAT_PHONE_PATH, _phone_body),
+        "Bind the WeChat account to the IDaaS account of the WeChat phone number",
+    ),
+    (
+        "/bind/verification-code",
+        VerificationBindRequest,
+        flows.BindRoute("verification-code", BIND_CODE_PATH, _code_body),
+        "Bind the WeChat account to the IDaaS account of a code-verified mobile or e-mail",
+    ),
+    (
+        "/register/wechat-phone",
+        PhoneCodeRequest,
+        flows.BindRoute("register-wechat-phone", REGISTER_WECHAT_PHONE_PATH, _phone_body),
+        "Bind the WeChat account to the WeChat phone number's account, creating it if needed",
+    ),
+    (
+        "/register/verification-code",
+        VerificationBindRequest,
+        flows.BindRoute("register-verification-code", REGISTER_CODE_PATH, _code_body),
+        "Bind the WeChat account to a code-verified mobile or e-mail, creating the account if new",
     ),
 ]
 
@@ -91,21 +136,21 @@ def login(caller: Caller | None, body: dict[str, Any] | None) -> dict[str, Any]:
     return flows.login(services(), _caller(caller), LOGIN_PATH, body["code"], device)
 
 
-def _bind_view(route: flows.BindRoute) -> Any:
+def _bind_view(path: str, route: flows.BindRoute) -> Any:
     def view(caller: Caller | None, body: dict[str, Any] | None) -> dict[str, Any]:
         assert body is not None  # noqa: S101
         device = current_device()
         limit("bind", caller, "rate_limit_bind")
         return flows.bind(services(), _caller(caller), route, body, device)
 
-    view.__name__ = "bind_" + route.name.replace("-", "_")
+    view.__name__ = path.strip("/").replace("/", "_").replace("-", "_")  # bind_wechat_phone
     return view
 
 
 for _path, _schema, _route, _summary in BIND_ROUTES:
     api.operation(
         "POST", _path, _summary, request=_schema, response=LoginResponse, errors=(*AUTH_ERRORS, 409)
-    )(_bind_view(_route))
+    )(_bind_view(_path, _route))
 
 
 @api.operation(

@@ -1,0 +1,90 @@
+"""Sending an SMS or e-mail verification code for a pending bind (SPEC §12).
+
+Every code costs money and is the classic abuse target ("SMS pumping"), so, in this order:
+
+1. the caller must have a pending bind (else ``409 BFF.NO_PENDING_BIND``, nothing counted or sent);
+2. the attempt is counted against ``RATE_LIMIT_CODES`` per destination, per openid and per IP,
+   **before** the slider is checked, so a failed slider spends an attempt too (an attacker cannot
+   probe the captcha for free), and the counting **fails closed** (no Redis: 503, nothing sent);
+3. the slider is verified at the IDaaS and the code sent with the ``captcha_token`` it returned,
+   in the same request: that token never leaves the server.
+
+A request that fails validation (bad body, missing device header) is not counted: it never
+reaches the IDaaS. Destinations appear in logs only masked.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from bff.clients.idaas import Device, IdaasError
+from bff.errors import NoPendingBind
+from bff.identity import Caller
+from bff.observability import note_outcome
+from bff.ratelimit import destination_key
+from bff.services import Services
+
+audit = logging.getLogger("bff.audit")
+
+ROUTE = "verification_codes"  # the rate limiter's name for this endpoint
+# (channel, purpose) -> the IDaaS code ``type`` (IDAAS.md §3.6)
+CODE_TYPES = {
+    ("sms", "bind"): "BIND_MOBILE_SMS",
+    ("sms", "register"): "REGISTER_SMS",
+    ("email", "bind"): "BIND_EMAIL_EMS",
+    ("email", "register"): "REGISTER_EMS",
+}
+_MOBILE = re.compile(r"^(\+\d{1,4}-)(\d+)$")
+
+
+def mask_destination(to: str) -> str:
+    """A phone number or e-mail address as logs may show it.
+
+    ``+86-13800000000`` -> ``+86-138****0000``; ``alice@example.com`` -> ``a***@example.com``.
+    Anything else is ``***``: an unrecognised value is never logged.
+    """
+    mobile = _MOBILE.match(to)
+    if mobile:
+        country, digits = mobile.groups()
+        if len(digits) >= 8:
+            return f"{country}{digits[:3]}****{digits[-4:]}"
+        return f"{country}****{digits[-2:]}"
+    local, at, domain = to.rpartition("@")
+    if at and local and domain:
+        return (local[0] if len(local) > 1 else "") + "***@" + domain
+    return "***"
+
+
+def send_verification_code(
+    svc: Services, caller: Caller, body: dict[str, Any], device: Device
+) -> None:
+    """Verify the slider and send the code (one IDaaS round trip each); answers nothing.
+
+    :raises NoPendingBind: no bind is pending for the caller (nothing counted or sent).
+    :raises RateLimited: over ``RATE_LIMIT_CODES``, with ``Retry-After``.
+    :raises SessionStoreUnavailable: Redis is down (fail closed: nothing sent).
+    :raises IdaasError: the IDaaS refused the slider (``CAPTCHA.0002``) or the send.
+    """
+    channel, to, purpose = body["channel"], body["to"], body["purpose"]
+    if svc.store.load_pending(caller.openid) is None:  # fail closed too: 503 without Redis
+        raise NoPendingBind()
+    scopes = [
+        ("destination", destination_key(to)),
+        ("openid", caller.openid),
+        ("ip", device.ip or "unknown"),
+    ]
+    svc.limiter.check(ROUTE, scopes, svc.settings.rate_limit_codes, fail_open=False)
+    where = {"channel": channel, "purpose": purpose, "to": mask_destination(to)}
+    captcha = body["captcha"]
+    try:
+        captcha_token = svc.idaas.verify_captcha(
+            captcha["token"], captcha["point_json"], to, device
+        )
+        svc.idaas.send_code(channel, to, CODE_TYPES[channel, purpose], captcha_token, device)
+    except IdaasError as exc:
+        audit.info("verification code refused", extra={**where, "error_code": exc.code})
+        raise
+    audit.info("verification code sent", extra=where)
+    note_outcome("CODE_SENT")
