@@ -2,7 +2,8 @@
 
 Every code costs money and is the classic abuse target ("SMS pumping"), so, in this order:
 
-1. the caller must have a pending bind (else ``409 BFF.NO_PENDING_BIND``, nothing counted or sent);
+1. the caller must have a pending bind (else ``409 BFF.NO_PENDING_BIND``, nothing counted or sent),
+   and ``purpose: register`` only while it is ``USER_REGISTER`` (else ``400 BFF.VALIDATION``);
 2. the attempt is counted against ``RATE_LIMIT_CODES`` per destination, per openid and per IP,
    **before** the slider is checked, so a failed slider spends an attempt too (an attacker cannot
    probe the captcha for free), and the counting **fails closed** (no Redis: 503, nothing sent);
@@ -20,7 +21,7 @@ import re
 from typing import Any
 
 from bff.clients.idaas import Device, IdaasError
-from bff.errors import NoPendingBind
+from bff.errors import BadRequest, NoPendingBind
 from bff.identity import Caller
 from bff.observability import note_outcome
 from bff.ratelimit import destination_key
@@ -68,8 +69,16 @@ def send_verification_code(
     :raises IdaasError: the IDaaS refused the slider (``CAPTCHA.0002``) or the send.
     """
     channel, to, purpose = body["channel"], body["to"], body["purpose"]
-    if svc.store.load_pending(caller.openid) is None:  # fail closed too: 503 without Redis
+    pending = svc.store.load_pending(caller.openid)  # fail closed too: 503 without Redis
+    if pending is None:
         raise NoPendingBind()
+    if purpose == "register" and pending.status != "USER_REGISTER":
+        # Only USER_REGISTER offers "create an account": a register code would be paid for and
+        # then refused by the IDaaS. Not counted, nothing sent.
+        raise BadRequest(
+            message="this sign-in offers no registration; use purpose bind",
+            errors={"purpose": [f"not offered while the pending step is {pending.status}"]},
+        )
     scopes = [
         ("destination", destination_key(to)),
         ("openid", caller.openid),

@@ -48,7 +48,7 @@ def _nothing_sent(sim):
 
 @pytest.mark.parametrize(("channel", "purpose", "kind"), TYPES)
 def test_sends_the_code_in_one_call(channel, purpose, kind, auth, idaas_sim):
-    headers = pending(auth)
+    headers = pending(auth, "USER_REGISTER" if purpose == "register" else "SOCIAL_BIND")
     to = ALICE_MOBILE if channel == "sms" else ALICE_EMAIL
     captcha = solve_captcha(auth)
     body = {"channel": channel, "to": to, "purpose": purpose, "captcha": captcha}
@@ -273,3 +273,11 @@ def test_no_captcha_token_code_or_number_in_answers_or_logs(
     assert [line["to"] for line in sent] == ["a***@example.com", "+86-138****0000"]
     refused = [line for line in logged if line.get("message") == "verification code refused"]
     assert refused[0]["to"] == "+86-138****0000" and refused[0]["error_code"].endswith("0002")
+
+
+def test_register_code_needs_a_user_register_step(auth, idaas_sim):
+    pending(auth, "SOCIAL_BIND")
+    resp = send_code(auth, ALICE_MOBILE, purpose="register")
+    _error(resp, 400, "BFF.VALIDATION")
+    assert "purpose" in resp.json["errors"]
+    assert not calls(idaas_sim, SMS_SEND) and not idaas_sim.inbox  # nothing paid for
