@@ -43,9 +43,11 @@ def _now() -> int:
 
 
 def _lock_times(svc: Services) -> tuple[float, float]:
-    """(lease, wait): the lease outlives one upstream call, so it never expires mid-call."""
+    """(lease, wait). The lease outlives what one holder can do: the IDaaS call, a JWKS fetch
+    (each bounded by connect + read) and a few Redis calls; a lease lost anyway is logged and
+    counted (``bff_lock_leases_lost_total``). The wait covers one holder's IDaaS call."""
     upstream = svc.settings.idaas_connect_timeout_s + svc.settings.idaas_read_timeout_s
-    return upstream + 5.0, upstream + 2.0
+    return 2 * upstream + 15.0, upstream + 2.0
 
 
 def open_wechat_session(svc: Services, wx_code: str) -> dict[str, Any]:
@@ -82,7 +84,7 @@ def bind(
         except IdaasError as exc:
             audit.info("bind failed", extra={"route": route.name, "error_code": exc.code})
             if exc.suffix in STATE_TOKEN_GONE:
-                svc.store.delete_pending(caller.openid)
+                svc.store.delete_pending(caller.openid, pending.state_token)
                 raise NoPendingBind() from None
             raise  # wrong password, locked, ...: the pending bind stays for a retry
         outcome = _settle(svc, caller, answer, spent_pending=True)
@@ -93,18 +95,21 @@ def bind(
 def _settle(
     svc: Services, caller: Caller, answer: dict[str, Any], *, spent_pending: bool
 ) -> dict[str, Any]:
-    """Store what the IDaaS handed us and trim the answer for the mini program."""
+    """Store what the IDaaS handed us and trim the answer for the mini program.
+
+    A session_token is cached (SUCCESS, or any status that brings one); a state_token is kept
+    as the pending step; each independently of the other. Nothing leaves but the trimmed answer.
+    """
     status = answer.get("status")
-    if not status:
-        raise upstream_error(502, BAD)
+    state_token = answer.get("state_token")
+    if not status or (status in BIND_STATUSES and not state_token):
+        raise upstream_error(502, BAD)  # a bind flow without its state token is unusable
     outcome: dict[str, Any] = {"status": status}
     if status == "SUCCESS" or answer.get("session_token"):
-        outcome.update(_cache_session(svc, caller, answer))
-    elif answer.get("state_token"):
-        svc.store.save_pending(caller.openid, PendingBind(answer["state_token"], status))
-    elif status in BIND_STATUSES:
-        raise upstream_error(502, BAD)  # a bind flow without its state token is unusable
-    elif spent_pending:
+        outcome.update(_cache_session(svc, caller, answer, status))
+    if state_token:
+        svc.store.save_pending(caller.openid, PendingBind(state_token, status))
+    elif spent_pending and "expire" not in outcome:
         svc.store.delete_pending(caller.openid)  # a 200 without a new step spent the old one
     if status in BIND_STATUSES:
         outcome["flows"] = answer["flows"]
@@ -113,43 +118,57 @@ def _settle(
     return outcome
 
 
-def _cache_session(svc: Services, caller: Caller, answer: dict[str, Any]) -> dict[str, Any]:
+def _cache_session(
+    svc: Services, caller: Caller, answer: dict[str, Any], status: str
+) -> dict[str, Any]:
+    """Verify the id_token (required on SUCCESS), then cache the session: fail closed."""
     token, expire, id_token = (
         answer.get("session_token"),
         answer.get("expire"),
         answer.get("id_token"),
     )
-    if not (token and expire and id_token):
+    if not (token and expire) or (status == "SUCCESS" and not id_token):
         raise upstream_error(502, BAD)
-    verified = svc.verifier.verify(id_token)  # before anything is stored
-    session = CachedSession(token, _now() + expire, caller.unionid, verified.subject)
-    svc.store.save_session(caller.openid, session, expire)  # fail closed; drops the pending bind
-    return {"expire": expire, "id_token": id_token}
+    subject = svc.verifier.verify(id_token).subject if id_token else None  # before storing
+    session = CachedSession(token, _now() + expire, caller.unionid, subject)
+    previous = svc.store.save_session(caller.openid, session, expire)  # drops the pending bind
+    if previous is not None and subject is not None and previous != subject:
+        # One WeChat account, now another IDaaS user: legitimate after a re-bind, or a code
+        # of someone else's replayed under this caller's handle. Worth a look, never silent.
+        audit.warning("IDaaS subject changed for this WeChat account", extra={"status": status})
+    out: dict[str, Any] = {"expire": expire}
+    if id_token:
+        out["id_token"] = id_token
+    return out
 
 
 def refresh(svc: Services, caller: Caller, device: Device) -> dict[str, Any]:
-    """A fresh id_token from the cached session token; a rotated session token replaces it."""
-    session = svc.store.load_session(caller.openid)
-    if session is None:
-        raise SessionExpired()
-    try:
-        answer = svc.idaas.refresh(session.session_token, device)
-    except IdaasError as exc:
-        if exc.suffix in SESSION_TOKEN_GONE:
-            svc.store.delete_session(caller.openid)
-            raise SessionExpired() from None
-        raise
-    if not answer.get("id_token"):
-        raise upstream_error(502, BAD)
-    verified = svc.verifier.verify(answer["id_token"])
-    rotated = answer.get("session_token")
-    if rotated and rotated != session.session_token:
-        ttl = answer.get("expire") or max(1, session.expire_at - _now())
-        svc.store.replace_session(
-            caller.openid,
-            CachedSession(rotated, _now() + ttl, session.unionid, verified.subject),
-            ttl,
-        )
+    """A fresh id_token from the cached session token; a rotated session token replaces it.
+
+    Under the openid lock: two refreshes racing over a rotating token would otherwise send the
+    old token second, get "expired", and log the user out.
+    """
+    lease, wait = _lock_times(svc)
+    with svc.store.openid_lock(caller.openid, lease, wait):
+        session = svc.store.load_session(caller.openid)
+        if session is None:
+            raise SessionExpired()
+        try:
+            answer = svc.idaas.refresh(session.session_token, device)
+        except IdaasError as exc:
+            if exc.suffix in SESSION_TOKEN_GONE:
+                svc.store.delete_session(caller.openid)
+                raise SessionExpired() from None
+            raise
+        if not answer.get("id_token"):
+            raise upstream_error(502, BAD)
+        verified = svc.verifier.verify(answer["id_token"])
+        token = answer.get("session_token") or session.session_token
+        expire = answer.get("expire")
+        if token != session.session_token or expire:  # rotated, or its life extended
+            ttl = expire or max(1, session.expire_at - _now())
+            renewed = CachedSession(token, _now() + ttl, session.unionid, verified.subject)
+            svc.store.replace_session(caller.openid, renewed, ttl)
     note_outcome("REFRESHED")
     return {"id_token": answer["id_token"], "expires_in": max(0, verified.exp - _now())}
 
@@ -163,6 +182,11 @@ def session_status(svc: Services, caller: Caller) -> dict[str, Any]:
 
 
 def logout(svc: Services, caller: Caller) -> None:
-    """Forget the session, the pending bind and the handle (the IdP offers no revocation)."""
-    svc.store.forget(caller.openid, caller.handle_sha256)
+    """Forget the session, the pending bind and the handle (the IdP offers no revocation).
+
+    Under the openid lock, so a login or bind in flight cannot write the session back after.
+    """
+    lease, wait = _lock_times(svc)
+    with svc.store.openid_lock(caller.openid, lease, wait):
+        svc.store.forget(caller.openid, caller.handle_sha256)
     note_outcome("LOGGED_OUT")

@@ -43,6 +43,9 @@ UPSTREAM_DURATION = Histogram(
 )
 LOGIN_OUTCOMES = Counter("bff_login_outcomes_total", "Login and bind outcomes", ["status"])
 SESSION_STORE_ERRORS = Counter("bff_session_store_errors_total", "Failed session-store calls")
+LOCK_LEASES_LOST = Counter(
+    "bff_lock_leases_lost_total", "Per-openid locks whose lease ran out before release"
+)
 RATE_LIMITER_FAIL_OPEN = Counter(
     "bff_rate_limiter_fail_open_total", "Requests let through because the limiter was down"
 )

@@ -10,7 +10,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 
 from bff import __version__
 from bff.api import OPERATIONS
-from bff.schemas import ErrorResponse
+from bff.schemas import TEXT_PATTERN, ErrorResponse
 
 _STATUS_TEXT = {
     400: "invalid request (BFF.VALIDATION, BFF.WECHAT_CODE_INVALID) or an IDaaS 4xx passed on",
@@ -36,18 +36,24 @@ def _name(schema: type) -> str:
     return schema.__name__.removesuffix("Schema")
 
 
+def _device_header(name: str, required: bool) -> dict[str, Any]:
+    """What bff.identity accepts: printable (no CR/LF), not blank; an optional one may be empty."""
+    schema: dict[str, Any] = {"type": "string", "maxLength": 512}
+    if required:
+        schema.update(minLength=1, pattern=TEXT_PATTERN)
+    else:
+        schema["pattern"] = f"^(?:{TEXT_PATTERN[1:-1]})?$"
+    return {"in": "header", "name": name, "required": required, "schema": schema}
+
+
 def _operation(op: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {"summary": op.summary, "tags": list(op.tags), "responses": {}}
     if op.auth:
         doc["security"] = [{"handle": []}, {"gateway": []}]
+    if op.auth and 400 in op.errors:  # an operation that reads device headers can refuse them
         doc["parameters"] = [
-            {
-                "in": "header",
-                "name": n,
-                "required": r and op.device_required,
-                "schema": {"type": "string", "maxLength": 512},
-            }
-            for n, r in DEVICE_HEADERS
+            _device_header(name, required and op.device_required)
+            for name, required in DEVICE_HEADERS
         ]
     if op.request is not None and op.request().fields:
         doc["requestBody"] = {
@@ -93,4 +99,9 @@ def openapi_document() -> dict[str, Any]:
         paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
-    return spec.to_dict()
+    document = spec.to_dict()
+    for schema in seen:  # cross-field rules marshmallow fields cannot express (``oneOf``)
+        extra = getattr(schema, "openapi_extra", None)
+        if extra:
+            document["components"]["schemas"][_name(schema)].update(extra)
+    return document

@@ -24,6 +24,11 @@ from marshmallow import (
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MOBILE = re.compile(r"^\+\d{1,4}-\d{5,15}$")
+# What _not_blank accepts, for the OpenAPI document: no control character, one non-space at least.
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+EMAIL_MAX = 254
+# marshmallow's Email wants a top-level domain of two characters at least ("a@b.c" is refused).
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[A-Za-z0-9-]{2,}\.?$"
 
 
 def _not_blank(value: str) -> None:
@@ -35,7 +40,29 @@ def _not_blank(value: str) -> None:
 
 def text(max_len: int, **kwargs: Any) -> fields.String:
     """A non-empty, non-blank string of at most ``max_len`` characters, kept exactly as typed."""
-    return fields.String(validate=[validate.Length(min=1, max=max_len), _not_blank], **kwargs)
+    metadata = {**kwargs.pop("metadata", {}), "pattern": TEXT_PATTERN}
+    return fields.String(
+        validate=[validate.Length(min=1, max=max_len), _not_blank], metadata=metadata, **kwargs
+    )
+
+
+# Codes (wx.login, phone button, SMS, slider token) are printable ASCII: anything else is not a
+# code, and a lone surrogate could not even be put in WeChat's query string.
+CODE_PATTERN = r"^[\x21-\x7e]+$"
+POINT_PATTERN = r"^[\x20-\x7e]*[\x21-\x7e][\x20-\x7e]*$"  # a JSON text: spaces allowed
+
+
+def code_field(max_len: int = 512, pattern: str = CODE_PATTERN, **kwargs: Any) -> fields.String:
+    """A code as the client got it: 1..max_len printable ASCII characters, forwarded as is."""
+    metadata = {**kwargs.pop("metadata", {}), "pattern": pattern}
+    return fields.String(
+        validate=[
+            validate.Length(min=1, max=max_len),
+            validate.Regexp(pattern, error="must be printable ASCII"),
+        ],
+        metadata=metadata,
+        **kwargs,
+    )
 
 
 class _Request(Schema):
@@ -47,11 +74,11 @@ class _Request(Schema):
 
 
 class WechatSessionRequest(_Request):
-    wx_code = text(512, required=True, metadata={"description": "a wx.login code"})
+    wx_code = code_field(required=True, metadata={"description": "a wx.login code"})
 
 
 class LoginRequest(_Request):
-    code = text(512, required=True, metadata={"description": "a fresh wx.login code"})
+    code = code_field(required=True, metadata={"description": "a fresh wx.login code"})
 
 
 class BindUsernamePasswordRequest(_Request):
@@ -64,15 +91,20 @@ class EmptyRequest(_Request):
 
 
 class PhoneCodeRequest(_Request):
-    phone_code = text(512, required=True, metadata={"description": "getPhoneNumber code"})
+    phone_code = code_field(required=True, metadata={"description": "getPhoneNumber code"})
 
 
 class _MobileOrEmail(_Request):
+    # Cross-field rules, for the OpenAPI document (the validators below enforce them).
+    openapi_extra = {"oneOf": [{"required": ["mobile"]}, {"required": ["email"]}]}
+
     mobile = fields.String(
         validate=validate.Regexp(MOBILE, error="must look like +86-13800000000"),
         metadata={"example": "+86-13800000000"},
     )
-    email = fields.Email(validate=validate.Length(max=254))
+    email = fields.Email(
+        validate=validate.Length(max=EMAIL_MAX), metadata={"pattern": EMAIL_PATTERN}
+    )
 
     @validates_schema
     def _exactly_one(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -81,15 +113,32 @@ class _MobileOrEmail(_Request):
 
 
 class VerificationBindRequest(_MobileOrEmail):
-    verify_code = text(512, required=True)
+    verify_code = code_field(required=True)
 
 
 class CaptchaAnswer(_Request):
-    token = text(512, required=True)
-    point_json = text(512, required=True)
+    token = code_field(required=True)
+    point_json = code_field(pattern=POINT_PATTERN, required=True)
 
 
 class VerificationCodesRequest(_Request):
+    openapi_extra = {
+        "oneOf": [
+            {
+                "properties": {
+                    "channel": {"enum": ["sms"]},
+                    "to": {"pattern": MOBILE.pattern},
+                }
+            },
+            {
+                "properties": {
+                    "channel": {"enum": ["email"]},
+                    "to": {"format": "email", "maxLength": EMAIL_MAX, "pattern": EMAIL_PATTERN},
+                }
+            },
+        ]
+    }
+
     channel = fields.String(required=True, validate=validate.OneOf(("sms", "email")))
     to = text(254, required=True, metadata={"description": "+86-13800000000 or an email"})
     purpose = fields.String(required=True, validate=validate.OneOf(("bind", "register")))

@@ -18,7 +18,7 @@ import redis
 from redis.exceptions import LockError, RedisClusterException
 
 from bff.errors import BffError, SessionStoreUnavailable
-from bff.observability import SESSION_STORE_ERRORS
+from bff.observability import LOCK_LEASES_LOST, SESSION_STORE_ERRORS
 
 log = logging.getLogger("bff.store")
 
@@ -135,26 +135,37 @@ class SessionStore:
 
     # -- sessions
 
-    def save_session(self, openid: str, session: CachedSession, ttl_s: int) -> None:
-        """Cache the session and drop the pending bind, in one round trip."""
+    def save_session(self, openid: str, session: CachedSession, ttl_s: int) -> str | None:
+        """Cache the session and drop the pending bind, in one round trip.
+
+        :returns: the ``id_token_sub`` of the session it replaced (``SET ... GET``), if any.
+        """
         with _fail_closed("save_session"):
             with self._redis.pipeline(transaction=False) as pipe:  # two keys, maybe two slots
-                pipe.set(self._key("session", openid), json.dumps(asdict(session)), ex=ttl_s)
+                key = self._key("session", openid)
+                pipe.set(key, json.dumps(asdict(session)), ex=ttl_s, get=True)
                 pipe.delete(self._key("pending", openid))
-                pipe.execute()
+                previous = _decode(pipe.execute()[0], "session")
+        sub = previous.get("id_token_sub") if previous else None
+        return sub if isinstance(sub, str) else None
 
     def load_session(self, openid: str) -> CachedSession | None:
         with _fail_closed("load_session"):
             raw = self._redis.get(self._key("session", openid))
         value = _decode(raw, "session")
-        if value is None or not isinstance(value.get("session_token"), str):
+        if value is None:
             return None
-        return CachedSession(
-            session_token=value["session_token"],
-            expire_at=int(value.get("expire_at") or 0),
-            unionid=value.get("unionid"),
-            id_token_sub=value.get("id_token_sub"),
-        )
+        token, expire_at = value.get("session_token"), value.get("expire_at")
+        unionid, sub = value.get("unionid"), value.get("id_token_sub")
+        if (
+            not isinstance(token, str)
+            or not isinstance(expire_at, int)
+            or not isinstance(unionid, str | None)
+            or not isinstance(sub, str | None)
+        ):
+            log.warning("corrupt value in session store", extra={"kind": "session"})
+            return None
+        return CachedSession(token, expire_at, unionid, sub)
 
     def replace_session(self, openid: str, session: CachedSession, ttl_s: int) -> None:
         """A rotated session token replaces the cached one (refresh)."""
@@ -181,9 +192,17 @@ class SessionStore:
             return None
         return PendingBind(value["state_token"], str(value.get("status") or ""))
 
-    def delete_pending(self, openid: str) -> None:
+    def delete_pending(self, openid: str, state_token: str | None = None) -> None:
+        """Drop the pending bind; with ``state_token``, only if it is still that one (a newer
+        login may have parked a fresh one meanwhile)."""
+        key = self._key("pending", openid)
         with _fail_closed("delete_pending"):
-            self._redis.delete(self._key("pending", openid))
+            if state_token is None:
+                self._redis.delete(key)
+                return
+            current = _decode(self._redis.get(key), "pending")
+            if current is not None and current.get("state_token") == state_token:
+                self._redis.delete(key)  # we hold the openid lock: no write slips in between
 
     # -- logout
 
@@ -225,8 +244,12 @@ class SessionStore:
         finally:
             try:
                 lock.release()
-            except (LockError, *STORE_ERRORS):
-                pass  # the lease runs out by itself
+            except LockError:
+                # The lease ran out while we worked: another request may have run alongside.
+                LOCK_LEASES_LOST.inc()
+                log.warning("openid lock lease lost before release")
+            except STORE_ERRORS:
+                pass  # Redis went away: the lease runs out by itself
 
     def ping(self) -> None:
         """:raises SessionStoreUnavailable: when Redis does not answer."""

@@ -5,6 +5,7 @@ Only the processes started here are stopped, by pid.
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -19,6 +20,20 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def free_cluster_port() -> int:
+    """A free port P with P + 10000 free too: a cluster node's bus listens there (P <= 55535)."""
+    for _ in range(200):
+        port = random.randint(20000, 45000)
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
 
 
 class RedisProcess:

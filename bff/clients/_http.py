@@ -6,13 +6,14 @@ single-use code or state token. Nothing here logs a URL (WeChat's carries the ap
 
 from __future__ import annotations
 
+import http.cookiejar
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import pybreaker
 import requests
+from circuitbreaker import CircuitBreaker  # type: ignore[import-untyped]
 from requests.adapters import HTTPAdapter
 
 from bff.errors import UpstreamError, upstream_error
@@ -38,6 +39,9 @@ def pooled_session(pool_size: int = 64) -> requests.Session:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.trust_env = False  # no proxy or .netrc surprises from the environment
+    # One session serves every user: a cookie one answer sets must never ride on another
+    # user's call (SPEC §4: no cookies), so the jar accepts none.
+    session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
     return session
 
 
@@ -49,7 +53,7 @@ class Upstream:
         name: str,
         base_url: str,
         timeout: tuple[float, float],
-        breaker: pybreaker.CircuitBreaker,
+        breaker: CircuitBreaker,
         session: requests.Session | None = None,
     ) -> None:
         self.name = name
@@ -73,17 +77,16 @@ class Upstream:
         :raises UpstreamError: 502 for 5xx or a body that is not JSON, 504 on a read timeout,
             503 when the connection failed or the circuit is open.
         """
+        if self._breaker.opened:  # fail fast; half-open (after the window) lets calls through
+            record_upstream(self.name, "circuit_open", 0.0)
+            raise upstream_error(503, UNAVAILABLE)
         started = time.perf_counter()
         outcome = "ok"
         try:
-            answer: Answer = self._breaker.call(
-                self._send, method, path, headers or {}, body, params
-            )
+            with self._breaker:  # counts UpstreamError failures; holds no lock during the call
+                answer = self._send(method, path, headers or {}, body, params)
             outcome = "ok" if answer.status < 400 else "client_error"
             return answer
-        except pybreaker.CircuitBreakerError:
-            outcome = "circuit_open"
-            raise upstream_error(503, UNAVAILABLE) from None
         except UpstreamError as exc:
             outcome = {BAD: "bad_response", TIMEOUT: "timeout"}.get(exc.code, "unavailable")
             raise
@@ -112,7 +115,7 @@ class Upstream:
             raise upstream_error(503, UNAVAILABLE) from exc
         except requests.Timeout as exc:  # read timeout: the upstream may have acted
             raise upstream_error(504, TIMEOUT) from exc
-        except requests.RequestException as exc:  # broken chunking, bad encoding, ...
+        except (requests.RequestException, UnicodeError, ValueError) as exc:  # chunking, encoding
             raise upstream_error(502, BAD) from exc
         if resp.status_code >= 500 or resp.status_code < 200 or 300 <= resp.status_code < 400:
             raise upstream_error(502, BAD)
@@ -120,15 +123,26 @@ class Upstream:
             return Answer(resp.status_code, None)
         try:
             return Answer(resp.status_code, resp.json())
-        except ValueError as exc:  # non-JSON (an HTML error page, garbage)
+        except (ValueError, RecursionError) as exc:  # non-JSON (an HTML page, garbage), too deep
             raise upstream_error(502, BAD) from exc
 
 
-def breaker(name: str, failures: int, reset_s: float) -> pybreaker.CircuitBreaker:
-    """Per worker: ``failures`` consecutive 5xx/garbage/timeouts open it for ``reset_s``."""
-    return pybreaker.CircuitBreaker(
-        fail_max=failures,
-        reset_timeout=reset_s,
+def _is_failure(exc_type: type[BaseException], exc: BaseException | None) -> bool:
+    """Only an upstream failure counts (5xx, garbage, timeout, refused); a 4xx answer or our own
+    bug does not, so no client input can open the breaker for everyone."""
+    return issubclass(exc_type, UpstreamError)
+
+
+def breaker(name: str, failures: int, reset_s: float) -> CircuitBreaker:
+    """Per worker: ``failures`` consecutive upstream failures open it for ``reset_s``; then calls
+    go through again (half-open) and the first failure re-opens it.
+
+    The ``circuitbreaker`` library keeps no lock around the guarded call, so concurrent calls in
+    a gthread worker do not queue behind each other (pybreaker's did).
+    """
+    return CircuitBreaker(
+        failure_threshold=failures,
+        recovery_timeout=reset_s,
+        expected_exception=_is_failure,
         name=name,
-        throw_new_error_on_trip=False,  # the call that trips it answers its own error
     )
