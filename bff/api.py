@@ -20,8 +20,9 @@ from bff.identity import Caller, current_caller
 
 View = Callable[[Caller | None, dict[str, Any] | None], Any]
 
-# Errors every authenticated operation can answer (documented for each in OpenAPI).
-AUTH_ERRORS = (400, 401, 413, 415, 429, 502, 503, 504)
+# Errors every authenticated operation can answer (documented for each in OpenAPI); 409 is
+# BFF.REQUEST_IN_PROGRESS when the per-openid lock stays taken (and NO_PENDING_BIND on binds).
+AUTH_ERRORS = (400, 401, 409, 413, 415, 429, 502, 503, 504)
 MAX_JSON_DEPTH = 32
 
 
@@ -110,7 +111,9 @@ class Api:
         auth: bool = True,
         errors: tuple[int, ...] = AUTH_ERRORS,
         device_required: bool = True,
+        guard: Callable[[], None] | None = None,
     ) -> Callable[[View], View]:
+        """Declare and register one operation; ``guard`` runs first (before auth and body)."""
         full_path = (self.bp.url_prefix or "") + path
         op = Operation(
             method,
@@ -128,6 +131,8 @@ class Api:
 
         def register(view: View) -> View:
             def endpoint() -> Any:
+                if guard is not None:
+                    guard()
                 caller = current_caller() if op.auth else None
                 body = None
                 if op.request is not None:
@@ -141,7 +146,10 @@ class Api:
                 payload = op.response().dump(result) if op.response else result
                 return jsonify(payload), op.status
 
-            self.bp.add_url_rule(path, view.__name__, endpoint, methods=[method])
+            # No automatic OPTIONS: it would answer a non-JSON 200 (every answer is JSON, SPEC §2).
+            self.bp.add_url_rule(
+                path, view.__name__, endpoint, methods=[method], provide_automatic_options=False
+            )
             return view
 
         return register

@@ -4,9 +4,11 @@ Every code costs money and is the classic abuse target ("SMS pumping"), so, in t
 
 1. the caller must have a pending bind (else ``409 BFF.NO_PENDING_BIND``, nothing counted or sent),
    and ``purpose: register`` only while it is ``USER_REGISTER`` (else ``400 BFF.VALIDATION``);
-2. the attempt is counted against ``RATE_LIMIT_CODES`` per destination, per openid and per IP,
-   **before** the slider is checked, so a failed slider spends an attempt too (an attacker cannot
-   probe the captcha for free), and the counting **fails closed** (no Redis: 503, nothing sent);
+2. the attempt is counted against ``RATE_LIMIT_CODES`` per openid and per IP **before** the
+   slider is checked, so a failed slider spends an attempt too (an attacker cannot probe the
+   captcha for free); per destination only **after** the slider passed, so nobody can use up a
+   victim's per-number budget without solving sliders. Counting **fails closed** (no Redis: 503,
+   nothing sent);
 3. the slider is verified at the IDaaS and the code sent with the ``captcha_token`` it returned,
    in the same request: that token never leaves the server.
 
@@ -22,6 +24,7 @@ from typing import Any
 
 from bff.clients.idaas import Device, IdaasError
 from bff.errors import BadRequest, NoPendingBind
+from bff.flows import BIND_STATUSES
 from bff.identity import Caller
 from bff.observability import note_outcome
 from bff.ratelimit import destination_key
@@ -70,8 +73,8 @@ def send_verification_code(
     """
     channel, to, purpose = body["channel"], body["to"], body["purpose"]
     pending = svc.store.load_pending(caller.openid)  # fail closed too: 503 without Redis
-    if pending is None:
-        raise NoPendingBind()
+    if pending is None or pending.status not in BIND_STATUSES:
+        raise NoPendingBind()  # e.g. an MFA step: no bind to finish, no code to pay for
     if purpose == "register" and pending.status != "USER_REGISTER":
         # Only USER_REGISTER offers "create an account": a register code would be paid for and
         # then refused by the IDaaS. Not counted, nothing sent.
@@ -79,18 +82,18 @@ def send_verification_code(
             message="this sign-in offers no registration; use purpose bind",
             errors={"purpose": [f"not offered while the pending step is {pending.status}"]},
         )
-    scopes = [
-        ("destination", destination_key(to)),
-        ("openid", caller.openid),
-        ("ip", device.ip or "unknown"),
-    ]
-    svc.limiter.check(ROUTE, scopes, svc.settings.rate_limit_codes, fail_open=False)
+    limits = svc.settings.rate_limit_codes
+    caller_scopes = [("openid", caller.openid), ("ip", device.ip or "unknown")]
+    svc.limiter.check(ROUTE, caller_scopes, limits, fail_open=False)
     where = {"channel": channel, "purpose": purpose, "to": mask_destination(to)}
     captcha = body["captcha"]
     try:
         captcha_token = svc.idaas.verify_captcha(
             captcha["token"], captcha["point_json"], to, device
         )
+        # The destination is counted only once the slider is solved: nobody can spend a
+        # victim's per-number budget (and lock them out) without solving sliders.
+        svc.limiter.check(ROUTE, [("destination", destination_key(to))], limits, fail_open=False)
         svc.idaas.send_code(channel, to, CODE_TYPES[channel, purpose], captcha_token, device)
     except IdaasError as exc:
         audit.info("verification code refused", extra={**where, "error_code": exc.code})

@@ -154,16 +154,11 @@ def _from_http(exc: HTTPException) -> Response:
 
 
 def _internal(exc: Exception) -> Response:
-    # The frames go to our log with the request_id; the client sees nothing of it. The
-    # exception's own message is left out: it may quote a value (a token, a URL with a secret).
-    log.error(
-        "unhandled error",
-        extra={
-            "request_id": g.get("request_id"),
-            "error_type": type(exc).__name__,
-            "traceback": "".join(traceback.format_tb(exc.__traceback__)),
-        },
-    )
+    # No stack trace and no exception message in the log (SPEC §7: a message may quote a token
+    # or a URL with a secret): the type and where it was raised, joined by the request_id.
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else None
+    log.error("unhandled error", extra={"error_type": type(exc).__name__, "where": where})
     return envelope(500, "BFF.INTERNAL", "internal error")
 
 

@@ -15,7 +15,7 @@ from bff.clients._http import BAD
 from bff.clients.idaas import Device, IdaasError
 from bff.errors import NoPendingBind, SessionExpired, upstream_error
 from bff.identity import Caller, new_handle
-from bff.observability import LOGIN_OUTCOMES, note_outcome
+from bff.observability import LOGIN_OUTCOMES, note_openid, note_outcome
 from bff.services import Services
 from bff.session_store import CachedSession, PendingBind
 
@@ -54,6 +54,11 @@ def open_wechat_session(svc: Services, wx_code: str) -> dict[str, Any]:
     """code2Session → a new opaque handle; only its SHA-256 is stored."""
     assert svc.wechat is not None  # the view answers 404 in gateway mode  # noqa: S101
     who = svc.wechat.code2session(wx_code)
+    note_openid(who.openid)
+    # Per openid too (SPEC §6), now that we know it; the per-IP count came before the call.
+    svc.limiter.check(
+        "wechat_session", [("openid", who.openid)], svc.settings.rate_limit_login, fail_open=True
+    )
     handle, digest = new_handle()
     svc.store.save_handle(digest, who)
     note_outcome("HANDLE_ISSUED")

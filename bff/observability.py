@@ -56,9 +56,21 @@ _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 # ----------------------------------------------------------------- logging
 
 
+class _RequestContext(logging.Filter):
+    """Every line logged during a request carries its request_id and hashed openid."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if has_request_context():
+            for name in ("request_id", "openid_hash"):
+                if getattr(record, name, None) is None:
+                    setattr(record, name, g.get(name))
+        return True
+
+
 def configure_logging(settings: Settings) -> None:
     """JSON lines on stdout for every ``bff.*`` logger (idempotent)."""
     handler = logging.StreamHandler(sys.stdout)
+    handler.addFilter(_RequestContext())
     handler.setFormatter(
         JsonFormatter(
             "{asctime}{levelname}{name}{message}",

@@ -75,7 +75,8 @@ def _operation(op: Any) -> dict[str, Any]:
 
 
 @functools.cache
-def openapi_document() -> dict[str, Any]:
+def openapi_document(secret_header: str = "X-Gateway-Secret") -> dict[str, Any]:
+    """The document; ``secret_header`` is the deployment's ``GATEWAY_SECRET_HEADER``."""
     spec = APISpec(
         title="bff",
         version=__version__,
@@ -85,7 +86,7 @@ def openapi_document() -> dict[str, Any]:
     )
     spec.components.security_scheme("handle", {"type": "http", "scheme": "bearer"})
     spec.components.security_scheme(
-        "gateway", {"type": "apiKey", "in": "header", "name": "X-Gateway-Secret"}
+        "gateway", {"type": "apiKey", "in": "header", "name": secret_header}
     )
     seen: set[type] = {ErrorResponse}
     spec.components.schema("ErrorResponse", schema=ErrorResponse)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -21,32 +22,41 @@ from redis import RedisError
 from redis.exceptions import RedisClusterException
 
 from bff.errors import RateLimited, SessionStoreUnavailable
-from bff.observability import RATE_LIMITER_FAIL_OPEN
+from bff.observability import RATE_LIMITER_FAIL_OPEN, SESSION_STORE_ERRORS
 from bff.settings import RateLimits, Settings
 
 log = logging.getLogger("bff.ratelimit")
+_MOBILE = re.compile(r"^\+(\d{1,4})-(\d+)$")
 
 
 def limits_storage(settings: Settings) -> Storage:
     """A ``limits`` Redis storage on the same Redis as the sessions, with the same timeouts."""
     uri = settings.redis_url
+    options: dict[str, float | bool] = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
     if settings.redis_cluster:
-        uri = "redis+cluster://" + uri.split("://", 1)[1]
+        scheme, rest = uri.split("://", 1)
+        uri = "redis+cluster://" + rest
+        if scheme == "rediss":
+            options["ssl"] = True  # the cluster scheme has no TLS variant: keep TLS explicitly
     elif uri.startswith("unix://"):
         uri = "redis+unix://" + uri[len("unix://") :]
     storage = storage_from_string(
-        uri,
-        key_prefix=f"{settings.redis_key_prefix}:rl",
-        wrap_exceptions=True,
-        socket_timeout=0.5,
-        socket_connect_timeout=0.5,
+        uri, key_prefix=f"{settings.redis_key_prefix}:rl", wrap_exceptions=True, **options
     )
     assert isinstance(storage, Storage)  # noqa: S101 (a sync scheme gives a sync storage)
     return storage
 
 
 def destination_key(to: str) -> str:
-    """Phone numbers and emails are counted by hash: no contact data in Redis keys."""
+    """Phone numbers and emails are counted by hash: no contact data in Redis keys.
+
+    Numbers are normalised first (``+086-0138...`` is ``+86-138...``), so one phone cannot
+    get several budgets by spelling its number differently.
+    """
+    mobile = _MOBILE.match(to.strip())
+    if mobile:
+        country, national = mobile.groups()
+        to = f"+{int(country)}-{national.lstrip('0')}"
     return hashlib.sha256(to.strip().lower().encode()).hexdigest()[:32]
 
 
@@ -79,6 +89,7 @@ class Limiter:
                     self._hit(item, route, scope, ident)
         except (StorageError, RedisError, RedisClusterException) as exc:
             if not fail_open:
+                SESSION_STORE_ERRORS.inc()
                 # Fail CLOSED: no counter, no code sent (SMS pumping costs money).
                 log.warning("rate limiter unavailable; refusing", extra={"route": route})
                 raise SessionStoreUnavailable() from exc

@@ -193,6 +193,11 @@ class ErrorResponse(Schema):
     error_msg = fields.String(required=True)
     request_id = fields.String(required=True)
     errors = fields.Dict(metadata={"description": "per-field problems (BFF.VALIDATION)"})
+    checks = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={"description": "each dependency's state (BFF.NOT_READY, /readyz)"},
+    )
 
 
 class HealthResponse(Schema):

@@ -29,6 +29,13 @@ class Services:
     wechat: WeChatClient | None
     verifier: IdTokenVerifier
     limiter: Limiter
+    upstreams: tuple[Upstream, ...] = ()
+
+    def close(self) -> None:
+        """Release sockets: the Redis pool and the upstream HTTP sessions."""
+        self.store.close()
+        for upstream in self.upstreams:
+            upstream.close()
 
 
 def redis_client(settings: Settings) -> redis.Redis | redis.RedisCluster:
@@ -79,7 +86,8 @@ def build_services(settings: Settings) -> Services:
         enabled=settings.idaas_verify_id_token,
     )
     limiter = Limiter(lambda: limits_storage(settings))
-    return Services(settings, store, idaas, wechat, verifier, limiter)
+    upstreams = (idaas_http,) if wechat is None else (idaas_http, wechat_http)
+    return Services(settings, store, idaas, wechat, verifier, limiter, upstreams)
 
 
 def services() -> Services:

@@ -251,6 +251,11 @@ class SessionStore:
             except STORE_ERRORS:
                 pass  # Redis went away: the lease runs out by itself
 
+    def close(self) -> None:
+        """Close the client's connections (tests and shutdown)."""
+        if self._client is not None:
+            self._client.close()
+
     def ping(self) -> None:
         """:raises SessionStoreUnavailable: when Redis does not answer."""
         with _fail_closed("ping"):

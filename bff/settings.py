@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import fields as dc_fields
 from typing import Any
+from urllib.parse import urlsplit
 
 from limits import RateLimitItem, parse_many
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
@@ -15,6 +15,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 ENVS = ("development", "production")
 IDENTITY_SOURCES = ("wechat", "gateway")
 SECRET_FIELDS = ("wechat_secret", "gateway_secret", "log_hash_key")
+URL_FIELDS = ("idaas_base_url", "wechat_api_base", "redis_url")  # logged as their host only
 RATE_SCOPES = {
     "RATE_LIMIT_BIND": ("openid", "ip"),
     "RATE_LIMIT_LOGIN": ("openid", "ip"),
@@ -35,6 +36,14 @@ DEV_DEFAULTS: dict[str, str] = {
 }
 
 _HEADER_NAME = validate.Regexp(r"^[A-Za-z0-9-]{1,64}$", error="not a valid HTTP header name")
+
+
+def _tls_or_loopback(url: str) -> bool:
+    """Passwords, tokens and the WeChat secret travel in these calls: TLS, or this very host."""
+    parts = urlsplit(url)
+    return parts.scheme == "https" or (
+        parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+    )
 
 
 class SettingsError(Exception):
@@ -167,6 +176,15 @@ class _Env(Schema):
                     raise ValidationError("required when IDENTITY_SOURCE=wechat", name)
         if data.get("identity_source") == "gateway" and not data.get("gateway_secret"):
             raise ValidationError("required when IDENTITY_SOURCE=gateway", "GATEWAY_SECRET")
+        if data.get("bff_env") == "production":
+            for key, name in (
+                ("idaas_base_url", "IDAAS_BASE_URL"),
+                ("wechat_api_base", "WECHAT_API_BASE"),
+            ):
+                if not _tls_or_loopback(data.get(key) or ""):
+                    raise ValidationError(
+                        "must be https:// in production (plain http: loopback only)", name
+                    )
 
 
 @dataclass(frozen=True)
@@ -220,8 +238,8 @@ class Settings:
             value = getattr(self, f.name)
             if f.name in SECRET_FIELDS and value:
                 value = "***"
-            elif f.name == "redis_url":
-                value = re.sub(r"//[^@/]*@", "//***@", value)  # a password in the URL
+            elif f.name in URL_FIELDS:
+                value = urlsplit(value).hostname or urlsplit(value).scheme  # no URL, no password
             elif isinstance(value, dict):
                 value = {k: ";".join(str(i) for i in v) for k, v in value.items()}
             out[f.name] = value

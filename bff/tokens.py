@@ -22,7 +22,8 @@ from bff.errors import upstream_error
 log = logging.getLogger("bff.tokens")
 
 LEEWAY_S = 60
-REFETCH_INTERVAL_S = 60.0
+REFETCH_INTERVAL_S = 60.0  # an unknown kid refetches the key set at most this often
+EMPTY_RETRY_S = 5.0  # while no key set was ever fetched, a failed fetch is retried this often
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,8 @@ class IdTokenVerifier:
         self._enabled = enabled
         self._clock = clock
         self._keys: dict[str, jwt.PyJWK] = {}
-        self._fetched_at: float | None = None
-        self._lock = threading.Lock()
+        self._attempted_at: float | None = None
+        self._fetch_lock = threading.Lock()  # one fetch at a time; known kids never wait on it
 
     def verify(self, token: str) -> IdToken:
         """:raises UpstreamError: 502 when the token is malformed, forged, expired or not ours."""
@@ -102,23 +103,28 @@ class IdTokenVerifier:
         return claims
 
     def _key(self, kid: str) -> jwt.PyJWK:
-        with self._lock:
-            key = self._keys.get(kid)
-            if key is None and self._may_refetch():
-                self._refetch()
-                key = self._keys.get(kid)
+        key = self._keys.get(kid)  # known keys need no lock
+        if key is None:
+            with self._fetch_lock:  # only unknown kids wait here, for one fetch at a time
+                key = self._keys.get(kid)  # the fetch we waited for may have brought it
+                if key is None and self._may_refetch():
+                    self._refetch()
+                    key = self._keys.get(kid)
         if key is None:
             raise jwt.InvalidKeyError("unknown kid")
         return key
 
     def _may_refetch(self) -> bool:
-        return self._fetched_at is None or self._clock() - self._fetched_at >= REFETCH_INTERVAL_S
+        if self._attempted_at is None:
+            return True
+        interval = REFETCH_INTERVAL_S if self._keys else EMPTY_RETRY_S
+        return self._clock() - self._attempted_at >= interval
 
     def _refetch(self) -> None:
-        jwks = self._fetch_jwks()  # a failed fetch raises and may be retried by the next call
+        self._attempted_at = self._clock()  # failed attempts count too: at most one a minute
+        jwks = self._fetch_jwks()
         try:
             keyset = jwt.PyJWKSet.from_dict(jwks)
         except jwt.PyJWTError as exc:
             raise upstream_error(502, BAD) from exc
         self._keys = {k.key_id: k for k in keyset.keys if k.key_id}
-        self._fetched_at = self._clock()

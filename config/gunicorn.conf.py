@@ -7,7 +7,6 @@ The master validates the settings before any worker forks: a bad value is one li
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import tempfile
 from typing import Any
@@ -20,12 +19,9 @@ except SettingsError as exc:
     print(f"bff: configuration error: {exc}", file=sys.stderr)  # noqa: T201
     sys.exit(1)
 
-# Metrics from every worker, aggregated on scrape (prometheus-client multiprocess mode). The
-# directory is emptied at start so counters from a previous run are not added in.
-_metrics_dir = os.environ.setdefault(
-    "PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), "bff-metrics")
-)
-shutil.rmtree(_metrics_dir, ignore_errors=True)
+# Metrics from every worker, aggregated on scrape (prometheus-client multiprocess mode).
+_default_metrics_dir = os.path.join(tempfile.gettempdir(), "bff-metrics")
+_metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", _default_metrics_dir)
 os.makedirs(_metrics_dir, exist_ok=True)
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
@@ -71,8 +67,19 @@ logconfig_dict = {
         "gunicorn.access": {"handlers": [], "propagate": False},
     },
 }
-forwarded_allow_ips = "*"  # ProxyFix (TRUSTED_PROXY_COUNT) decides which hop to trust
+# gunicorn trusts no forwarding header from anyone: ProxyFix (TRUSTED_PROXY_COUNT) alone picks
+# the client IP, and a client must never rewrite SCRIPT_NAME/PATH_INFO (e.g. to reach /metrics).
+forwarded_allow_ips = ""
+forwarder_headers = ""
 proc_name = "bff"
+
+
+def on_starting(server: Any) -> None:
+    """Once, in the master, before any worker (not on a SIGHUP reload): drop the metric files
+    of a previous run so its counters are not added in. Only our *.db files are removed."""
+    for name in os.listdir(_metrics_dir):
+        if name.endswith(".db"):
+            os.remove(os.path.join(_metrics_dir, name))
 
 
 def child_exit(server: Any, worker: Any) -> None:

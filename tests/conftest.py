@@ -99,14 +99,19 @@ def env(
 
 
 @pytest.fixture
-def make_app(env: dict[str, str]) -> Any:
+def make_app(env: dict[str, str]) -> Iterator[Any]:
+    built: list[Flask] = []
+
     def make(**overrides: str) -> Flask:
         settings: Settings = load_settings({**env, **overrides})
         app = create_app(settings)
         app.config["TESTING"] = True
+        built.append(app)
         return app
 
-    return make
+    yield make
+    for app in built:
+        app.extensions["bff"].close()
 
 
 @pytest.fixture

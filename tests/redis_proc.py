@@ -93,7 +93,9 @@ class RedisClusterProcesses:
 
     def __init__(self) -> None:
         self.nodes = [
-            RedisProcess(None, "--cluster-enabled", "yes", "--cluster-node-timeout", "2000")
+            RedisProcess(
+                free_cluster_port(), "--cluster-enabled", "yes", "--cluster-node-timeout", "2000"
+            )
             for _ in range(3)
         ]
 

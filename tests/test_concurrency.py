@@ -72,3 +72,35 @@ def test_lock_wait_is_bounded(make_app, wechat_sim, idaas_sim, redis, key_prefix
         redis.delete(f"{key_prefix}:lock:{auth.openid}")
     assert resp.status_code == 409 and resp.json["error_code"] == "BFF.REQUEST_IN_PROGRESS"
     assert auth.bind().status_code == 200
+
+
+def test_logout_waits_for_a_bind_in_flight(app, auth, idaas_sim, redis, key_prefix):
+    """A bind that answers after the logout began must not leave a session behind."""
+    headers = auth.pending_bind()
+    idaas_sim.add_fault("latency", path=BIND, seconds=0.3)
+    body = {"user_name": "alice", "password": PASSWORD}
+
+    def bind():
+        return app.test_client().post("/api/v1/bind/username-password", json=body, headers=headers)
+
+    def logout():
+        import time
+
+        time.sleep(0.1)  # start while the bind is at the IDaaS
+        return app.test_client().delete("/api/v1/session", headers=headers)
+
+    bound, out = _concurrently([bind, logout])
+    assert bound.status_code == 200 and out.status_code == 204
+    assert not redis.exists(f"{key_prefix}:session:{auth.openid}")
+
+
+def test_audit_lines_carry_the_request_id(make_app, wechat_sim, idaas_sim, capsys):
+    import json
+
+    auth = AuthActions(make_app().test_client(), wechat_sim, idaas_sim)  # logs to this capsys
+    auth.pending_bind()
+    resp = auth.bind(password="wrong")
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    audit = [x for x in lines if x.get("logger") == "bff.audit"]
+    assert audit and audit[-1]["request_id"] == resp.headers["X-Request-ID"]
+    assert audit[-1]["openid_hash"] and auth.openid not in json.dumps(lines)

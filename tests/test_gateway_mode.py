@@ -55,6 +55,8 @@ def test_bad_openid_header_is_401(gw_client, openid):
 def test_wechat_session_is_404_in_gateway_mode(gw_client):
     resp = gw_client.post("/api/v1/wechat/session", json={"wx_code": "c"})
     assert resp.status_code == 404 and resp.json["error_code"] == "BFF.NOT_FOUND"
+    resp = gw_client.post("/api/v1/wechat/session", data=b"not json", content_type="text/plain")
+    assert resp.status_code == 404  # whatever the body
 
 
 def test_handle_is_ignored_in_gateway_mode(gw_client, redis, key_prefix):

@@ -49,12 +49,12 @@ class Gunicorn:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if requests.get(self.base + "/healthz", timeout=1).status_code == 200:
+                if requests.get(self.base + "/healthz", timeout=5).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or a worker still booting
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError("gunicorn did not start:\n" + self.log_path.read_text())
@@ -183,3 +183,11 @@ def test_sigterm_to_a_worker_is_replaced(gunicorn):
         time.sleep(0.1)
     assert len(after) == 2 and before[0] not in after
     assert requests.get(gunicorn.base + "/readyz", timeout=5).status_code == 200
+
+
+def test_forwarder_headers_cannot_rewrite_the_path(gunicorn):
+    """gunicorn trusts no SCRIPT_NAME/PATH_INFO header: /metrics is not reachable under /api/v1."""
+    resp = requests.get(
+        gunicorn.base + "/api/v1/zz/metrics", headers={"SCRIPT_NAME": "/api/v1/zz"}, timeout=5
+    )
+    assert resp.status_code == 404 and resp.json()["error_code"] == "BFF.NOT_FOUND"

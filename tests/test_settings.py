@@ -120,3 +120,11 @@ def test_gunicorn_config_exits_with_one_line_on_bad_settings(tmp_path):
     assert proc.stderr.strip().splitlines() == [
         "bff: configuration error: IDAAS_CLIENT_ID: Missing data for required field."
     ]
+
+
+@pytest.mark.parametrize("name", ["IDAAS_BASE_URL", "WECHAT_API_BASE"])
+def test_production_upstreams_need_tls_except_on_loopback(name):
+    with pytest.raises(SettingsError, match=f"^{name}: must be https"):
+        load_settings({**MINIMAL, name: "http://idaas.example.com"})
+    assert load_settings({**MINIMAL, name: "http://127.0.0.1:8101"})
+    assert load_settings({**MINIMAL, "BFF_ENV": "development", name: "http://sim.local:8101"})

@@ -62,6 +62,9 @@ class Upstream:
         self._breaker = breaker
         self._http = session or pooled_session()
 
+    def close(self) -> None:
+        self._http.close()
+
     def send(
         self,
         method: str,

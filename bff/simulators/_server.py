@@ -50,6 +50,9 @@ logger = logging.getLogger(__name__)
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default listen backlog is 5: under a few dozen concurrent callers the kernel
+    # drops SYNs and bff sees connect timeouts the real IDaaS would never cause.
+    request_queue_size = 128
     sim: SimServer
 
     def handle_error(self, request: Any, client_address: Any) -> None:

@@ -98,6 +98,12 @@ def limit(route: str, caller: Caller | None, limits_name: str) -> None:
     svc.limiter.check(route, scopes, getattr(svc.settings, limits_name), fail_open=True)
 
 
+def _wechat_mode_only() -> None:
+    """``wechat/session`` exists in IDENTITY_SOURCE=wechat only: 404, whatever the body (§3)."""
+    if services().settings.identity_source != "wechat":
+        raise NotFound()
+
+
 def _caller(caller: Caller | None) -> Caller:
     assert caller is not None  # auth=True operations always have one  # noqa: S101
     return caller
@@ -112,14 +118,12 @@ def _caller(caller: Caller | None) -> Caller:
     status=201,
     auth=False,
     errors=(400, 404, 413, 415, 429, 502, 503, 504),
+    guard=lambda: _wechat_mode_only(),
 )
 def wechat_session(caller: Caller | None, body: dict[str, Any] | None) -> dict[str, Any]:
-    svc = services()
-    if svc.settings.identity_source != "wechat":
-        raise NotFound()
     assert body is not None  # noqa: S101
     limit("wechat_session", None, "rate_limit_login")
-    return flows.open_wechat_session(svc, body["wx_code"])
+    return flows.open_wechat_session(services(), body["wx_code"])
 
 
 @api.operation(
@@ -180,7 +184,7 @@ def session_status(caller: Caller | None, body: dict[str, Any] | None) -> dict[s
     "/session",
     "Log out: forget the session, the pending bind and the handle",
     status=204,
-    errors=(401, 503),
+    errors=(401, 409, 503),
 )
 def logout(caller: Caller | None, body: dict[str, Any] | None) -> None:
     flows.logout(services(), _caller(caller))

@@ -57,4 +57,4 @@ def metrics(caller: Any, body: Any) -> Response:
 
 @api.operation("GET", "/openapi.json", "This document", auth=False, errors=())
 def openapi_json(caller: Any, body: Any) -> Response:
-    return jsonify(openapi_document())
+    return jsonify(openapi_document(services().settings.gateway_secret_header))

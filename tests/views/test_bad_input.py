@@ -167,3 +167,27 @@ def test_wechat_session_rejects_smuggled_openid(client, wechat_sim):
 def test_refresh_rejects_body_fields(auth):
     resp = auth.client.post("/api/v1/session/refresh", json={"openid": "x"}, headers=auth.headers())
     _assert_envelope(resp, 400, "BFF.VALIDATION")
+
+
+@pytest.mark.parametrize("wx_code", ["\ud800", "has space", "中文码", "x" * 513])
+def test_non_ascii_codes_are_400_and_never_open_the_breaker(make_app, wechat_sim, wx_code):
+    client = make_app(CIRCUIT_FAILURES="2").test_client()
+    for _ in range(3):
+        resp = client.post("/api/v1/wechat/session", json={"wx_code": wx_code})
+        _assert_envelope(resp, 400, "BFF.VALIDATION")
+    assert not wechat_sim.requests
+    ok = client.post("/api/v1/wechat/session", json={"wx_code": wechat_sim.issue_code("o_ok")})
+    assert ok.status_code == 201
+
+
+def test_options_is_an_enveloped_405(client):
+    resp = client.open("/api/v1/login", method="OPTIONS")
+    _assert_envelope(resp, 405, "BFF.METHOD_NOT_ALLOWED")
+
+
+def test_corrupt_cached_session_is_ignored_not_a_500(auth, redis, key_prefix):
+    auth.signed_in()
+    key = f"{key_prefix}:session:{auth.openid}"
+    redis.set(key, '{"session_token": "t", "expire_at": "soon"}', ex=60)
+    resp = auth.client.get("/api/v1/session", headers=auth.headers())
+    assert resp.status_code == 200 and resp.json == {"active": False}

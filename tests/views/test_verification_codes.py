@@ -152,22 +152,26 @@ def _limited(resp, sim, verifies_before):
 
 
 def test_limit_per_destination(make_app, wechat_sim, idaas_sim):
+    """Counted once the slider is solved: the second code to one number is refused, unsent."""
     app = make_app(RATE_LIMIT_CODES=ONE_PER_DESTINATION)
     auth = AuthActions(app.test_client(), wechat_sim, idaas_sim)
     pending(auth)
     to = random_mobile()
     assert send_code(auth, to).status_code == 204
-    _limited(send_code(auth, to), idaas_sim, 1)
+    _error(send_code(auth, to), 429, "BFF.RATE_LIMITED")
     other = AuthActions(app.test_client(), wechat_sim, idaas_sim)  # another user, same number
     pending(other)
-    _limited(send_code(other, to), idaas_sim, 1)
+    resp = send_code(other, to)
+    _error(resp, 429, "BFF.RATE_LIMITED")
+    assert 1 <= int(resp.headers["Retry-After"]) <= 60
+    assert not calls(idaas_sim, EMAIL_SEND) and len(calls(idaas_sim, SMS_SEND)) == 1
     assert send_code(auth, random_mobile()).status_code == 204  # another number is fine
     assert len(idaas_sim.inbox) == 2
 
 
 def test_a_failed_slider_spends_an_attempt(make_app, wechat_sim, idaas_sim):
-    """Counted before the slider is checked: failing it is no way around the limit."""
-    app = make_app(RATE_LIMIT_CODES=ONE_PER_DESTINATION)
+    """Counted per openid before the slider is checked: failing it is no way around the limit."""
+    app = make_app(RATE_LIMIT_CODES="destination=10000/minute openid=1/minute ip=10000/minute")
     auth = AuthActions(app.test_client(), wechat_sim, idaas_sim)
     pending(auth)
     to = random_mobile()
@@ -175,6 +179,39 @@ def test_a_failed_slider_spends_an_attempt(make_app, wechat_sim, idaas_sim):
     _error(send_code(auth, to, captcha=bad), 400, "IDAAS.SDK.CAPTCHA.0002")
     _limited(send_code(auth, to), idaas_sim, 1)
     assert not idaas_sim.inbox
+
+
+def test_failed_sliders_do_not_spend_a_victims_number(make_app, wechat_sim, idaas_sim):
+    """Without solving sliders nobody can use up (and lock) someone else's per-number budget."""
+    app = make_app(RATE_LIMIT_CODES=ONE_PER_DESTINATION)
+    attacker = AuthActions(app.test_client(), wechat_sim, idaas_sim)
+    pending(attacker)
+    victim_number = random_mobile()
+    for _ in range(3):
+        bad = {**solve_captcha(attacker), "point_json": '{"x":-1.0,"y":5.0}'}
+        _error(send_code(attacker, victim_number, captcha=bad), 400, "IDAAS.SDK.CAPTCHA.0002")
+    victim = AuthActions(app.test_client(), wechat_sim, idaas_sim)
+    pending(victim)
+    assert send_code(victim, victim_number).status_code == 204
+
+
+def test_one_number_spelled_two_ways_shares_its_budget(make_app, wechat_sim, idaas_sim):
+    app = make_app(RATE_LIMIT_CODES=ONE_PER_DESTINATION)
+    auth = AuthActions(app.test_client(), wechat_sim, idaas_sim)
+    pending(auth)
+    number = random_mobile()  # +86-139...
+    assert send_code(auth, number).status_code == 204
+    respelled = number.replace("+86-", "+086-0")
+    _error(send_code(auth, respelled), 429, "BFF.RATE_LIMITED")
+
+
+def test_no_code_for_a_non_bind_step(auth, idaas_sim, redis, key_prefix):
+    """A pending MFA step is no bind: nothing to finish with a code, nothing sent."""
+    auth.signed_in()
+    idaas_sim.login_status_override = "MFA_AUTH"
+    assert auth.login().json == {"status": "MFA_AUTH"}
+    _error(send_code(auth, ALICE_MOBILE), 409, "BFF.NO_PENDING_BIND")
+    assert not calls(idaas_sim, SMS_SEND)
 
 
 def test_limit_per_openid(make_app, wechat_sim, idaas_sim):
