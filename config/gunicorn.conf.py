@@ -6,10 +6,15 @@ The master validates the settings before any worker forks: a bad value is one li
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
+import uuid
 from typing import Any
+
+from gunicorn import util as gunicorn_util  # type: ignore[import-untyped]
+from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 
 from bff.settings import SettingsError, load_settings
 
@@ -40,6 +45,21 @@ max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "0"))
 limit_request_field_size = 8190  # huge headers: 400 from gunicorn before they reach us
 preload_app = False  # each worker builds its own Redis and HTTP pools: nothing shared across fork
 accesslog = None  # bff logs its own JSON request line
+
+
+class _NoAccessLog(Logger):  # type: ignore[misc]
+    """gunicorn's logger without its access line: bff writes its own JSON request line.
+
+    With ``logconfig_dict`` set, gunicorn would otherwise build the access-log atoms of every
+    request (headers, times) and hand them to a logger with no handler: measured with py-spy
+    under `make bench` (docs/performance.md), for nothing.
+    """
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        return None
+
+
+logger_class = _NoAccessLog
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # gunicorn's own lines (boot, worker exits) as JSON too: one object per line on stdout/stderr.
@@ -72,6 +92,24 @@ logconfig_dict = {
 forwarded_allow_ips = ""
 forwarder_headers = ""
 proc_name = "bff"
+
+
+def _json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's own refusals (bad request line, CR/LF or oversized headers: 400/414/431, and
+    its 500) in bff's one error envelope instead of an HTML page. ``mesg`` may quote the
+    offending header, so it is not echoed."""
+    code = "BFF.INTERNAL" if status_int >= 500 else "BFF.VALIDATION"
+    body = json.dumps(
+        {"error_code": code, "error_msg": reason.lower(), "request_id": uuid.uuid4().hex}
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    gunicorn_util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+gunicorn_util.write_error = _json_error
 
 
 def on_starting(server: Any) -> None:

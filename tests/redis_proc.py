@@ -104,6 +104,13 @@ class RedisClusterProcesses:
         return self.nodes[0].url.removesuffix("/0")
 
     def start(self) -> RedisClusterProcesses:
+        try:
+            return self._start()
+        except BaseException:
+            self.close()  # never leave half a cluster running
+            raise
+
+    def _start(self) -> RedisClusterProcesses:
         for node in self.nodes:
             node.extra = (*node.extra, "--cluster-config-file", f"{node.dir}/nodes.conf")
             node.start()

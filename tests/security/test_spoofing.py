@@ -1,0 +1,198 @@
+"""Spoofing: a client cannot choose its openid, client id, state token or IP, in either mode.
+
+In ``wechat`` mode the openid comes from the handle; in ``gateway`` mode from the gateway's
+headers, honoured only with the right secret. Whatever the client adds (body fields, query
+strings, other headers) changes neither whose session is written nor what the IDaaS receives.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import secrets
+
+import pytest
+
+from bff import identity
+from tests.conftest import CLIENT_ID, DEVICE, GATEWAY_SECRET, PASSWORD, AuthActions, last_call
+from tests.security.servers import assert_envelope
+
+LOGIN = "/api/v2/sdk/login/wechat-miniprogram"
+BIND = "/api/v2/sdk/social/username-password-bind"
+REFRESH = "/api/v2/sdk/sso/session-token/id-token"
+
+
+class GatewayCaller(AuthActions):
+    """A caller the company gateway has authenticated: identity headers plus the secret."""
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        return {
+            "X-WX-OPENID": self.openid,
+            "X-WX-UNIONID": self.unionid or "",
+            "X-Gateway-Secret": GATEWAY_SECRET,
+            **DEVICE,
+            **extra,
+        }
+
+
+@pytest.fixture(params=["wechat", "gateway"])
+def caller(request, make_app, wechat_sim, idaas_sim) -> AuthActions:
+    client = make_app(IDENTITY_SOURCE=request.param).test_client()
+    kind = GatewayCaller if request.param == "gateway" else AuthActions
+    return kind(client, wechat_sim, idaas_sim)
+
+
+@pytest.fixture
+def victim(redis, key_prefix) -> str:
+    """Someone else's openid, with nothing stored: it must stay that way."""
+    openid = "o_victim_" + secrets.token_hex(6)
+    yield openid
+    for kind in ("session", "pending", "handle"):
+        assert not redis.keys(f"{key_prefix}:{kind}:{openid}*")
+
+
+def _session(redis, key_prefix: str, openid: str) -> dict | None:
+    raw = redis.get(f"{key_prefix}:session:{openid}")
+    return json.loads(raw) if raw else None
+
+
+def test_openid_in_the_body_is_refused(caller, idaas_sim, victim):
+    for path, body in (
+        ("/api/v1/login", {"code": caller.wx_code(), "openid": victim}),
+        ("/api/v1/login", {"code": caller.wx_code(), "unionid": victim}),
+        ("/api/v1/bind/username-password", {"user_name": "a", "password": "b", "openid": victim}),
+    ):
+        resp = caller.client.post(path, json=body, headers=caller.headers())
+        assert set(assert_envelope(resp, 400, "BFF.VALIDATION")["errors"]) & {"openid", "unionid"}
+    assert not idaas_sim.requests
+
+
+def test_openid_in_query_or_other_headers_is_ignored(caller, redis, key_prefix, victim):
+    spoof = {
+        "X-WX-OPENID": victim,
+        "X-Openid": victim,
+        "X-Forwarded-User": victim,
+        "Cookie": f"openid={victim}",
+    }
+    if isinstance(caller, GatewayCaller):
+        del spoof["X-WX-OPENID"]  # the gateway's own header: it sets it, by design trusted
+    headers = caller.headers(**spoof)
+    url = f"/api/v1/login?openid={victim}&unionid={victim}"
+    resp = caller.client.post(url, json={"code": caller.wx_code()}, headers=headers)
+    assert resp.json["status"] == "SOCIAL_BIND"
+    resp = caller.client.post(
+        f"/api/v1/bind/username-password?openid={victim}",
+        json={"user_name": "alice", "password": PASSWORD},
+        headers=headers,
+    )
+    assert resp.json["status"] == "SUCCESS"
+    token = _session(redis, key_prefix, caller.openid)["session_token"]
+    assert caller.idaas.sessions[token].openid == caller.openid
+
+
+def test_client_id_and_state_token_are_the_servers(caller, idaas_sim, redis, key_prefix):
+    spoof = {"X-client-id": "evil-client", "X-state-token": "evil-state", "Authorization": None}
+    headers = {k: v for k, v in caller.headers(**spoof).items() if v is not None}
+    if not isinstance(caller, GatewayCaller):
+        headers["Authorization"] = caller.headers()["Authorization"]
+    # No pending bind: a client-supplied state token does not stand in for one.
+    resp = caller.client.post(
+        "/api/v1/bind/username-password",
+        json={"user_name": "alice", "password": PASSWORD},
+        headers=headers,
+    )
+    assert_envelope(resp, 409, "BFF.NO_PENDING_BIND")
+    assert not idaas_sim.requests
+    caller.client.post("/api/v1/login", json={"code": caller.wx_code()}, headers=headers)
+    pending = json.loads(redis.get(f"{key_prefix}:pending:{caller.openid}"))["state_token"]
+    caller.client.post(
+        "/api/v1/bind/username-password",
+        json={"user_name": "alice", "password": PASSWORD},
+        headers=headers,
+    )
+    login, bind = last_call(idaas_sim, LOGIN), last_call(idaas_sim, BIND)
+    for sent in (login, bind):
+        assert sent.headers.get_all("X-client-id") == [CLIENT_ID]
+        for name in ("Authorization", "Cookie", "X-Gateway-Secret", "X-WX-OPENID"):
+            assert name not in sent.headers
+    assert "X-state-token" not in login.headers
+    assert bind.headers.get_all("X-state-token") == [pending]
+    resp = caller.client.post(
+        "/api/v1/session/refresh", headers={**headers, "session-token": "stolen"}
+    )
+    assert resp.status_code == 200
+    assert last_call(idaas_sim, REFRESH).headers.get_all("session-token") == [
+        _session(redis, key_prefix, caller.openid)["session_token"]
+    ]
+
+
+@pytest.mark.parametrize("count", [0, 1, 2])
+def test_ip_seen_by_the_idaas_is_not_the_clients_say_so(make_app, wechat_sim, idaas_sim, count):
+    """X-device-ip, X-Real-IP and X-Forwarded-For entries past the trusted depth are ignored."""
+    for mode, kind in (("wechat", AuthActions), ("gateway", GatewayCaller)):
+        client = make_app(IDENTITY_SOURCE=mode, TRUSTED_PROXY_COUNT=str(count)).test_client()
+        client.environ_base["REMOTE_ADDR"] = "10.0.0.1"
+        caller = kind(client, wechat_sim, idaas_sim)
+        chain = "1.1.1.1, 2.2.2.2, 3.3.3.3, 4.4.4.4"  # the client wrote the first two
+        headers = caller.headers(
+            **{"X-Forwarded-For": chain, "X-Real-IP": "1.1.1.1", "X-device-ip": "1.1.1.1"}
+        )
+        resp = client.post("/api/v1/login", json={"code": caller.wx_code()}, headers=headers)
+        assert resp.status_code == 200, resp.json
+        sent = idaas_sim.requests[-1].headers
+        assert sent.get_all("X-device-ip") == [["10.0.0.1", "4.4.4.4", "3.3.3.3"][count]]
+        assert "X-Forwarded-For" not in sent and "X-Real-IP" not in sent
+
+
+BAD_SECRETS = {
+    "missing": None,
+    "empty": "",
+    "wrong": "not-the-gateway-secret-at-all",
+    "prefix": GATEWAY_SECRET[:-1],
+    "longer": GATEWAY_SECRET + "x",
+    "padded": GATEWAY_SECRET + " ",
+    "case": GATEWAY_SECRET.upper(),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_SECRETS))
+def test_gateway_secret_wrong_or_missing_is_401(make_app, wechat_sim, idaas_sim, kind, victim):
+    client = make_app(IDENTITY_SOURCE="gateway").test_client()
+    caller = GatewayCaller(client, wechat_sim, idaas_sim)
+    caller.openid = victim
+    headers = caller.headers()
+    if BAD_SECRETS[kind] is None:
+        del headers["X-Gateway-Secret"]
+        headers["X-Gateway-Secret-2"] = GATEWAY_SECRET  # the right value, the wrong header
+    else:
+        headers["X-Gateway-Secret"] = BAD_SECRETS[kind]
+    for method, path in (("post", "/api/v1/login"), ("get", "/api/v1/session")):
+        resp = getattr(client, method)(
+            f"{path}?X-Gateway-Secret={GATEWAY_SECRET}", json={"code": "c"}, headers=headers
+        )
+        assert_envelope(resp, 401, "BFF.UNAUTHENTICATED")
+    assert not idaas_sim.requests
+
+
+def test_gateway_mode_has_no_wechat_session(make_app, wechat_sim, idaas_sim):
+    client = make_app(IDENTITY_SOURCE="gateway").test_client()
+    resp = client.post("/api/v1/wechat/session", json={"wx_code": wechat_sim.issue_code("o_x")})
+    assert_envelope(resp, 404, "BFF.NOT_FOUND")
+    assert not wechat_sim.requests
+
+
+def test_gateway_secret_is_compared_in_constant_time():
+    """Read the code, not the clock: hmac.compare_digest, and no == on the secret."""
+    source = inspect.getsource(identity._from_gateway)
+    calls = [
+        node
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "hmac.compare_digest"
+    ]
+    assert len(calls) == 1
+    assert {ast.unparse(a) for a in calls[0].args} == {"offered", "expected"}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Compare):
+            names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+            assert not names & {"offered", "expected"}, ast.unparse(node)
