@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from bff.simulators import IdaasSimulator, WeChatSimulator
+from tests.simulators.conftest import reap
 
 TIMEOUT = 5
 CLIENT = "test-client"
@@ -394,8 +395,4 @@ def test_standalone_cli(wx: WeChatSimulator) -> None:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        reap(proc)

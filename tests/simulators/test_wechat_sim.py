@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from bff.simulators import FAULT_KINDS, SimServer, WeChatSimulator
+from tests.simulators.conftest import reap
 
 TIMEOUT = 5
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -321,8 +322,4 @@ def test_standalone_cli_serves_until_sigterm() -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        reap(proc)
