@@ -31,13 +31,24 @@ lint: install  ## ruff, mypy and hadolint
 typecheck: install  ## mypy --strict
 	$(BIN)/mypy
 
-bench: install  ## full benchmark (see docs/performance.md); not part of `make test`
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) setup.cfg bench/setup.sh
+	bash bench/setup.sh
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+bench-install: $(BENCH_STAMP)  ## wrk, nginx, redis-server (apt, when missing) and the bench extra
+
+bench: bench-install  ## full benchmark, about 6 minutes (see docs/performance.md); not in `make test`
+	bash bench/setup.sh
 	$(BIN)/python -m bench.run
 
-bench-smoke: install  ## a few seconds of the benchmark harness, to keep it from rotting
+bench-smoke: bench-install  ## about 10 seconds of the same harness, to keep it from rotting
+	bash bench/setup.sh
 	$(BIN)/python -m bench.run --smoke
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov *.egg-info
 
-.PHONY: help install run test lint typecheck bench bench-smoke clean
+.PHONY: help install run test lint typecheck bench bench-install bench-smoke clean
