@@ -129,21 +129,24 @@ class Api:
         )
         OPERATIONS.append(op)
 
+        # Built once: a marshmallow schema costs more to build than to use (docs/performance.md).
+        loader = op.request() if op.request is not None else None
+        dumper = op.response() if op.response is not None else None
+
         def register(view: View) -> View:
             def endpoint() -> Any:
                 if guard is not None:
                     guard()
                 caller = current_caller() if op.auth else None
                 body = None
-                if op.request is not None:
-                    schema = op.request()
-                    body = schema.load(read_json_body(optional=not schema.fields))
+                if loader is not None:
+                    body = loader.load(read_json_body(optional=not loader.fields))
                 result = view(caller, body)
                 if isinstance(result, Response):
                     return result
                 if result is None:
                     return "", op.status
-                payload = op.response().dump(result) if op.response else result
+                payload = dumper.dump(result) if dumper is not None else result
                 return jsonify(payload), op.status
 
             # No automatic OPTIONS: it would answer a non-JSON 200 (every answer is JSON, SPEC §2).

@@ -67,6 +67,13 @@ class Device:
         return {name: value for name, value in named if value}
 
 
+# Built once and shared: loading with a schema is safe across threads, building one is not free.
+_ERROR_BODY = IdaasErrorBody()
+_ANSWER = IdaasAnswer()
+_CAPTCHA = IdaasCaptcha()
+_CAPTCHA_TOKEN = IdaasCaptchaToken()
+
+
 def _load(schema: Schema, body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise upstream_error(502, BAD)
@@ -103,7 +110,7 @@ class IdaasClient:
         }
         answer = self._http.send(method, path, headers=headers, body=body)
         if answer.status >= 400:
-            err = _load(IdaasErrorBody(), answer.body)
+            err = _load(_ERROR_BODY, answer.body)
             raise IdaasError(answer.status, err["error_code"], err["error_msg"])
         return answer
 
@@ -112,7 +119,7 @@ class IdaasClient:
     ) -> dict[str, Any]:
         extra = {"X-state-token": state_token} if state_token else None
         answer = self._call("POST", path, device, body=body, extra=extra)
-        return _load(IdaasAnswer(), answer.body)
+        return _load(_ANSWER, answer.body)
 
     def login(self, path: str, code: str, device: Device) -> dict[str, Any]:
         """Mini-program login (``code`` from wx.login, or a phone-number code)."""
@@ -129,15 +136,15 @@ class IdaasClient:
         answer = self._call(
             "POST", REFRESH_PATH, device, extra={self._session_token_header: session_token}
         )
-        return _load(IdaasAnswer(), answer.body)
+        return _load(_ANSWER, answer.body)
 
     def captcha(self, device: Device) -> dict[str, Any]:
-        return _load(IdaasCaptcha(), self._call("GET", CAPTCHA_PATH, device).body)
+        return _load(_CAPTCHA, self._call("GET", CAPTCHA_PATH, device).body)
 
     def verify_captcha(self, token: str, point_json: str, sender: str, device: Device) -> str:
         body = {"point_json": point_json, "token": token, "sender": sender}
         answer = self._call("POST", CAPTCHA_VERIFY_PATH, device, body=body)
-        return str(_load(IdaasCaptchaToken(), answer.body)["captcha_token"])
+        return str(_load(_CAPTCHA_TOKEN, answer.body)["captcha_token"])
 
     def send_code(
         self, channel: str, to: str, code_type: str, captcha_token: str, device: Device

@@ -16,6 +16,7 @@ from bff.session_store import WechatIdentity
 
 CODE2SESSION_PATH = "/sns/jscode2session"
 BUSY_RETRY_DELAY_S = 0.2
+_WECHAT_ANSWER = WechatAnswer()
 
 
 class WechatCodeInvalid(BffError):
@@ -59,7 +60,7 @@ class WeChatClient:
         if answer.status != 200 or not isinstance(answer.body, dict):
             raise upstream_error(502, BAD)
         try:
-            parsed = WechatAnswer().load(answer.body)
+            parsed = _WECHAT_ANSWER.load(answer.body)
         except ValidationError as exc:  # a malformed answer
             raise upstream_error(502, BAD) from exc
         errcode = parsed["errcode"]
