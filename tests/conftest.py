@@ -5,7 +5,9 @@ Every test run uses its own Redis key prefix and deletes its keys at the end.
 
 from __future__ import annotations
 
+import json
 import secrets
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -185,3 +187,18 @@ def last_call(sim: Any, path: str) -> Any:
     calls = [r for r in sim.requests if r.path == path]
     assert calls, f"no call to {path}"
     return calls[-1]
+
+
+def assert_signed_in(resp, auth, idaas_sim, redis, key_prefix, subject="alice"):
+    """SUCCESS answered, trimmed; the session cached with its token, TTL; no pending bind."""
+    assert resp.status_code == 200, resp.json
+    assert set(resp.json) == {"status", "expire", "id_token"}
+    assert resp.json["status"] == "SUCCESS" and resp.json["expire"] == 432000
+    assert resp.json["id_token"] == idaas_sim.id_tokens[-1]
+    key = f"{key_prefix}:session:{auth.openid}"
+    cached = json.loads(redis.get(key))
+    assert cached["session_token"] == idaas_sim.session_tokens[-1]
+    assert cached["unionid"] == auth.unionid and cached["id_token_sub"] == subject
+    assert abs(cached["expire_at"] - (time.time() + 432000)) < 5
+    assert 431990 < redis.ttl(key) <= 432000
+    assert not redis.exists(f"{key_prefix}:pending:{auth.openid}")

@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 
-from tests.conftest import CLIENT_ID, DEVICE, PASSWORD, last_call
+from tests.conftest import CLIENT_ID, DEVICE, PASSWORD, assert_signed_in, last_call
 
 LOGIN = "/api/v2/sdk/login/wechat-miniprogram"
 BIND = "/api/v2/sdk/social/username-password-bind"
@@ -46,17 +46,7 @@ def test_bind_keeps_session_server_side(auth, idaas_sim, redis, key_prefix):
     auth.pending_bind()
     state_token = idaas_sim.state_tokens[-1]
     resp = auth.bind()
-    assert resp.status_code == 200
-    assert set(resp.json) == {"status", "expire", "id_token"}
-    assert resp.json["status"] == "SUCCESS" and resp.json["expire"] == 432000
-    assert resp.json["id_token"] == idaas_sim.id_tokens[-1]
-    key = f"{key_prefix}:session:{auth.openid}"
-    cached = json.loads(redis.get(key))
-    assert cached["session_token"] == idaas_sim.session_tokens[-1]
-    assert cached["unionid"] == auth.unionid and cached["id_token_sub"] == "alice"
-    assert abs(cached["expire_at"] - (time.time() + 432000)) < 5
-    assert 431990 < redis.ttl(key) <= 432000
-    assert not redis.exists(f"{key_prefix}:pending:{auth.openid}")
+    assert_signed_in(resp, auth, idaas_sim, redis, key_prefix)
     sent = last_call(idaas_sim, BIND)
     assert sent.headers["X-state-token"] == state_token
     assert sent.headers["X-client-id"] == CLIENT_ID

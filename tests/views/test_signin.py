@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.conftest import CLIENT_ID, DEVICE, last_call
+from tests.conftest import CLIENT_ID, DEVICE, assert_signed_in, last_call
 from tests.views.signin_helpers import (
     ALICE_EMAIL,
     ALICE_MOBILE,
@@ -36,20 +36,6 @@ def _error(resp, status, code):
     assert set(resp.json) == {"error_code", "error_msg", "request_id"}
 
 
-def _assert_signed_in(resp, auth, idaas_sim, redis, key_prefix, subject="alice"):
-    assert resp.status_code == 200, resp.json
-    assert set(resp.json) == {"status", "expire", "id_token"}
-    assert resp.json["status"] == "SUCCESS" and resp.json["expire"] == 432000
-    assert resp.json["id_token"] == idaas_sim.id_tokens[-1]
-    key = f"{key_prefix}:session:{auth.openid}"
-    cached = json.loads(redis.get(key))
-    assert cached["session_token"] == idaas_sim.session_tokens[-1]
-    assert cached["unionid"] == auth.unionid and cached["id_token_sub"] == subject
-    assert abs(cached["expire_at"] - (time.time() + 432000)) < 5
-    assert 431990 < redis.ttl(key) <= 432000
-    assert not redis.exists(f"{key_prefix}:pending:{auth.openid}")
-
-
 # ----------------------------------------------------------------- POST /api/v1/login/phone
 
 
@@ -58,7 +44,7 @@ def test_login_phone_success_caches_the_session(auth, idaas_sim, redis, key_pref
     resp = auth.client.post(
         "/api/v1/login/phone", json={"phone_code": code}, headers=auth.headers()
     )
-    _assert_signed_in(resp, auth, idaas_sim, redis, key_prefix)
+    assert_signed_in(resp, auth, idaas_sim, redis, key_prefix)
     sent = last_call(idaas_sim, PHONE_LOGIN)
     assert sent.json == {"code": code}
     assert sent.headers["X-client-id"] == CLIENT_ID
@@ -70,7 +56,7 @@ def test_login_phone_replaces_a_pending_bind(auth, idaas_sim, redis, key_prefix)
     headers = pending(auth)
     code = idaas_sim.issue_phone_code(ALICE_MOBILE)
     resp = auth.client.post("/api/v1/login/phone", json={"phone_code": code}, headers=headers)
-    _assert_signed_in(resp, auth, idaas_sim, redis, key_prefix)  # pending gone too
+    assert_signed_in(resp, auth, idaas_sim, redis, key_prefix)  # pending gone too
     assert "X-state-token" not in last_call(idaas_sim, PHONE_LOGIN).headers
 
 
@@ -109,7 +95,7 @@ def test_route_success_caches_the_session(route, auth, idaas_sim, redis, key_pre
     state_token = idaas_sim.state_tokens[-1]
     body = body_for(route, auth)
     resp = auth.client.post(route.path, json=body, headers=headers)
-    _assert_signed_in(resp, auth, idaas_sim, redis, key_prefix)
+    assert_signed_in(resp, auth, idaas_sim, redis, key_prefix)
     sent = last_call(idaas_sim, route.upstream)
     assert sent.json == upstream_body(route, body)
     assert sent.headers["X-state-token"] == state_token
@@ -229,7 +215,7 @@ def test_email_code_route(route, auth, idaas_sim, redis, key_prefix):
     assert send_code(auth, ALICE_EMAIL, route.purpose).status_code == 204
     body = {"email": ALICE_EMAIL, "verify_code": code_sent_to(auth, ALICE_EMAIL)}
     resp = auth.client.post(route.path, json=body, headers=headers)
-    _assert_signed_in(resp, auth, idaas_sim, redis, key_prefix)
+    assert_signed_in(resp, auth, idaas_sim, redis, key_prefix)
     assert last_call(idaas_sim, route.upstream).json == body
 
 
@@ -238,7 +224,7 @@ def test_register_creates_an_unknown_account(route, auth, idaas_sim, redis, key_
     newcomer = "+86-13611112222"
     headers = pending(auth, "USER_REGISTER")
     resp = auth.client.post(route.path, json=body_for(route, auth, newcomer), headers=headers)
-    _assert_signed_in(resp, auth, idaas_sim, redis, key_prefix, subject=newcomer)
+    assert_signed_in(resp, auth, idaas_sim, redis, key_prefix, subject=newcomer)
     assert idaas_sim.find_user(mobile=newcomer) is not None
 
 
