@@ -82,3 +82,27 @@ def test_recovers_when_redis_returns(down_app, own_redis, wechat_sim, idaas_sim)
     assert client.get("/readyz").status_code == 200
     auth = AuthActions(client, wechat_sim, idaas_sim)
     assert auth.signed_in()
+
+
+def test_unix_socket_redis_url(make_app, wechat_sim, idaas_sim):
+    """REDIS_URL=unix://... (SPEC §5): sessions and the rate limiter both use the socket."""
+    import os
+
+    import redis as redis_lib
+
+    proc = RedisProcess()
+    sock = os.path.join(proc.dir, "redis.sock")
+    proc.extra = ("--unixsocket", sock, "--unixsocketperm", "700")
+    proc.start()
+    try:
+        app = make_app(REDIS_URL=f"unix://{sock}", RATE_LIMIT_BIND="openid=1/minute")
+        client = app.test_client()
+        assert client.get("/readyz").status_code == 200
+        auth = AuthActions(client, wechat_sim, idaas_sim)
+        auth.pending_bind()
+        assert auth.bind(password="wrong").status_code == 400
+        assert auth.bind().status_code == 429  # the limiter counted over the socket
+        keys = list(redis_lib.Redis(unix_socket_path=sock, decode_responses=True).scan_iter("*"))
+        assert any(":pending:" in k for k in keys) and any(":rl:" in k for k in keys)
+    finally:
+        proc.close()
