@@ -49,14 +49,21 @@ class Gunicorn:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self.stop()  # never leave a server behind, whatever went wrong
+            raise
+        return self
+
+    def _wait_healthy(self) -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
                 if requests.get(self.base + "/healthz", timeout=5).status_code == 200:
-                    return self
+                    return
             except requests.RequestException:  # not listening yet, or a worker still booting
                 time.sleep(0.1)
-        self.stop()
         raise RuntimeError("gunicorn did not start:\n" + self.log_path.read_text())
 
     def worker_pids(self) -> list[int]:
