@@ -43,7 +43,7 @@ def redis_server(key_prefix: str) -> Iterator[redis_lib.Redis]:
     client = redis_lib.Redis.from_url(REDIS_URL, decode_responses=True, socket_timeout=5)
     client.ping()
     yield client
-    for key in client.scan_iter(f"{key_prefix}:*", count=1000):
+    for key in client.scan_iter(f"{key_prefix}*", count=1000):  # also the suffixed prefixes
         client.delete(key)
 
 
