@@ -92,6 +92,12 @@ def _no_constants(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
+def require_caller(caller: Caller | None) -> Caller:
+    """The caller of an ``auth=True`` operation: resolved before the view runs, never None."""
+    assert caller is not None  # noqa: S101
+    return caller
+
+
 class Api:
     """Registers declared operations on a blueprint."""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,12 +43,12 @@ def _now() -> int:
     return int(time.time())
 
 
-def _lock_times(svc: Services) -> tuple[float, float]:
-    """(lease, wait). The lease outlives what one holder can do: the IDaaS call, a JWKS fetch
-    (each bounded by connect + read) and a few Redis calls; a lease lost anyway is logged and
-    counted (``bff_lock_leases_lost_total``). The wait covers one holder's IDaaS call."""
+def _openid_lock(svc: Services, caller: Caller) -> AbstractContextManager[None]:
+    """The caller's openid lock. The lease outlives what one holder can do: the IDaaS call, a
+    JWKS fetch (each bounded by connect + read) and a few Redis calls; a lease lost anyway is
+    logged and counted (``bff_lock_leases_lost_total``). The wait covers one holder's call."""
     upstream = svc.settings.idaas_connect_timeout_s + svc.settings.idaas_read_timeout_s
-    return 2 * upstream + 15.0, upstream + 2.0
+    return svc.store.openid_lock(caller.openid, lease_s=2 * upstream + 15.0, wait_s=upstream + 2.0)
 
 
 def open_wechat_session(svc: Services, wx_code: str) -> dict[str, Any]:
@@ -67,8 +68,7 @@ def open_wechat_session(svc: Services, wx_code: str) -> dict[str, Any]:
 
 def login(svc: Services, caller: Caller, path: str, code: str, device: Device) -> dict[str, Any]:
     """A WeChat (or phone-number) login; the outcome is settled under the openid lock."""
-    lease, wait = _lock_times(svc)
-    with svc.store.openid_lock(caller.openid, lease, wait):
+    with _openid_lock(svc, caller):
         answer = svc.idaas.login(path, code, device)
         return _settle(svc, caller, answer, spent_pending=False)
 
@@ -77,8 +77,7 @@ def bind(
     svc: Services, caller: Caller, route: BindRoute, body: dict[str, Any], device: Device
 ) -> dict[str, Any]:
     """Spend the pending state token on ``route``; one request per openid at a time."""
-    lease, wait = _lock_times(svc)
-    with svc.store.openid_lock(caller.openid, lease, wait):
+    with _openid_lock(svc, caller):
         pending = svc.store.load_pending(caller.openid)  # re-read under the lock
         if pending is None:
             raise NoPendingBind()
@@ -153,8 +152,7 @@ def refresh(svc: Services, caller: Caller, device: Device) -> dict[str, Any]:
     Under the openid lock: two refreshes racing over a rotating token would otherwise send the
     old token second, get "expired", and log the user out.
     """
-    lease, wait = _lock_times(svc)
-    with svc.store.openid_lock(caller.openid, lease, wait):
+    with _openid_lock(svc, caller):
         session = svc.store.load_session(caller.openid)
         if session is None:
             raise SessionExpired()
@@ -191,7 +189,6 @@ def logout(svc: Services, caller: Caller) -> None:
 
     Under the openid lock, so a login or bind in flight cannot write the session back after.
     """
-    lease, wait = _lock_times(svc)
-    with svc.store.openid_lock(caller.openid, lease, wait):
+    with _openid_lock(svc, caller):
         svc.store.forget(caller.openid, caller.handle_sha256)
     note_outcome("LOGGED_OUT")

@@ -104,10 +104,10 @@ def optional_device() -> Device:
 def _device(required: bool) -> Device:
     problems: dict[str, list[str]] = {}
 
-    def header(name: str, required: bool = False) -> str | None:
+    def header(name: str, must: bool = False) -> str | None:
         value = request.headers.get(name)
         if value is None or value == "":
-            if required:
+            if must:
                 problems[name] = ["missing required header"]
             return None
         if not _HEADER_VALUE.match(value) or not value.strip():

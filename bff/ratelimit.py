@@ -10,7 +10,6 @@ import hashlib
 import logging
 import math
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable
 
@@ -22,6 +21,7 @@ from redis import RedisError
 from redis.exceptions import RedisClusterException
 
 from bff.errors import RateLimited, SessionStoreUnavailable
+from bff.lazy import Lazy
 from bff.observability import RATE_LIMITER_FAIL_OPEN, SESSION_STORE_ERRORS
 from bff.settings import RateLimits, Settings
 
@@ -62,18 +62,12 @@ def destination_key(to: str) -> str:
 
 class Limiter:
     def __init__(self, storage: Callable[[], Storage]) -> None:
-        self._storage = storage
-        self._strategy: FixedWindowRateLimiter | None = None
-        self._init_lock = threading.Lock()
+        # Created on first use: a cluster storage connects when it is created (bff.lazy).
+        self._strategy = Lazy(lambda: FixedWindowRateLimiter(storage()))
 
     @property
     def _limiter(self) -> FixedWindowRateLimiter:
-        """Created on first use: a cluster storage connects when it is created."""
-        if self._strategy is None:
-            with self._init_lock:
-                if self._strategy is None:
-                    self._strategy = FixedWindowRateLimiter(self._storage())
-        return self._strategy
+        return self._strategy.get()
 
     def check(
         self, route: str, scopes: Iterable[tuple[str, str]], limits: RateLimits, *, fail_open: bool

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -18,6 +17,7 @@ import redis
 from redis.exceptions import LockError, RedisClusterException
 
 from bff.errors import BffError, SessionStoreUnavailable
+from bff.lazy import Lazy
 from bff.observability import LOCK_LEASES_LOST, SESSION_STORE_ERRORS
 
 log = logging.getLogger("bff.store")
@@ -94,23 +94,16 @@ class SessionStore:
         state_ttl_s: int,
         handle_ttl_s: int,
     ) -> None:
-        self._client = client if isinstance(client, RedisClient) else None
-        self._factory = None if isinstance(client, RedisClient) else client
-        self._init_lock = threading.Lock()
+        self._client: Lazy[RedisClient] = Lazy(
+            (lambda: client) if isinstance(client, RedisClient) else client
+        )
         self._prefix = prefix
         self._state_ttl_s = state_ttl_s
         self._handle_ttl_s = handle_ttl_s
 
     @property
     def _redis(self) -> RedisClient:
-        """The client, created on first use (a Redis Cluster client connects when created:
-        lazily, the process starts, and /readyz reports, while the cluster is down)."""
-        if self._client is None:
-            with self._init_lock:
-                if self._client is None:
-                    assert self._factory is not None  # noqa: S101
-                    self._client = self._factory()
-        return self._client
+        return self._client.get()  # created on first use (bff.lazy)
 
     def _key(self, kind: str, ident: str) -> str:
         """The one place a key is spelled: ``{prefix}:{kind}:{ident}``."""
@@ -253,8 +246,9 @@ class SessionStore:
 
     def close(self) -> None:
         """Close the client's connections (tests and shutdown)."""
-        if self._client is not None:
-            self._client.close()
+        built = self._client.built
+        if built is not None:
+            built.close()
 
     def ping(self) -> None:
         """:raises SessionStoreUnavailable: when Redis does not answer."""

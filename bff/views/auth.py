@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint
 
 from bff import flows
-from bff.api import AUTH_ERRORS, Api
+from bff.api import Api, require_caller
 from bff.clients.idaas import (
     BIND_CODE_PATH,
     BIND_PASSWORD_PATH,
@@ -104,11 +104,6 @@ def _wechat_mode_only() -> None:
         raise NotFound()
 
 
-def _caller(caller: Caller | None) -> Caller:
-    assert caller is not None  # auth=True operations always have one  # noqa: S101
-    return caller
-
-
 @api.operation(
     "POST",
     "/wechat/session",
@@ -137,7 +132,7 @@ def login(caller: Caller | None, body: dict[str, Any] | None) -> dict[str, Any]:
     assert body is not None  # noqa: S101
     device = current_device()
     limit("login", caller, "rate_limit_login")
-    return flows.login(services(), _caller(caller), LOGIN_PATH, body["code"], device)
+    return flows.login(services(), require_caller(caller), LOGIN_PATH, body["code"], device)
 
 
 def _bind_view(path: str, route: flows.BindRoute) -> Any:
@@ -145,16 +140,16 @@ def _bind_view(path: str, route: flows.BindRoute) -> Any:
         assert body is not None  # noqa: S101
         device = current_device()
         limit("bind", caller, "rate_limit_bind")
-        return flows.bind(services(), _caller(caller), route, body, device)
+        return flows.bind(services(), require_caller(caller), route, body, device)
 
     view.__name__ = path.strip("/").replace("/", "_").replace("-", "_")  # bind_wechat_phone
     return view
 
 
 for _path, _schema, _route, _summary in BIND_ROUTES:
-    api.operation(
-        "POST", _path, _summary, request=_schema, response=LoginResponse, errors=(*AUTH_ERRORS, 409)
-    )(_bind_view(_path, _route))
+    api.operation("POST", _path, _summary, request=_schema, response=LoginResponse)(
+        _bind_view(_path, _route)
+    )
 
 
 @api.operation(
@@ -165,7 +160,7 @@ for _path, _schema, _route, _summary in BIND_ROUTES:
     response=RefreshResponse,
 )
 def refresh(caller: Caller | None, body: dict[str, Any] | None) -> dict[str, Any]:
-    return flows.refresh(services(), _caller(caller), current_device())
+    return flows.refresh(services(), require_caller(caller), current_device())
 
 
 @api.operation(
@@ -176,7 +171,7 @@ def refresh(caller: Caller | None, body: dict[str, Any] | None) -> dict[str, Any
     errors=(401, 503),
 )
 def session_status(caller: Caller | None, body: dict[str, Any] | None) -> dict[str, Any]:
-    return flows.session_status(services(), _caller(caller))
+    return flows.session_status(services(), require_caller(caller))
 
 
 @api.operation(
@@ -187,4 +182,4 @@ def session_status(caller: Caller | None, body: dict[str, Any] | None) -> dict[s
     errors=(401, 409, 503),
 )
 def logout(caller: Caller | None, body: dict[str, Any] | None) -> None:
-    flows.logout(services(), _caller(caller))
+    flows.logout(services(), require_caller(caller))

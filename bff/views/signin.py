@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint
 
 from bff import codes, flows
-from bff.api import AUTH_ERRORS, Api
+from bff.api import Api, require_caller
 from bff.clients.idaas import LOGIN_PHONE_PATH
 from bff.identity import Caller, current_device, optional_device
 from bff.observability import note_outcome
@@ -27,24 +27,20 @@ bp = Blueprint("signin", __name__, url_prefix="/api/v1")
 api = Api(bp, "signin")
 
 
-def _caller(caller: Caller | None) -> Caller:
-    assert caller is not None  # auth=True operations always have one  # noqa: S101
-    return caller
-
-
 @api.operation(
     "POST",
     "/login/phone",
     "Log in with the WeChat phone-number button's code",
     request=PhoneCodeRequest,
     response=LoginResponse,
-    errors=(*AUTH_ERRORS, 409),
 )
 def login_phone(caller: Caller | None, body: dict[str, Any] | None) -> dict[str, Any]:
     assert body is not None  # noqa: S101
     device = current_device()
     limit("login", caller, "rate_limit_login")  # one budget with POST /login
-    return flows.login(services(), _caller(caller), LOGIN_PHONE_PATH, body["phone_code"], device)
+    return flows.login(
+        services(), require_caller(caller), LOGIN_PHONE_PATH, body["phone_code"], device
+    )
 
 
 @api.operation(
@@ -71,9 +67,8 @@ def captcha(caller: Caller | None, body: dict[str, Any] | None) -> dict[str, Any
     "Verify the slider and send an SMS or e-mail code for the pending bind",
     request=VerificationCodesRequest,
     status=204,
-    errors=(*AUTH_ERRORS, 409),
 )
 def verification_codes(caller: Caller | None, body: dict[str, Any] | None) -> None:
     assert body is not None  # noqa: S101
     device = current_device()  # checked before anything is counted or sent
-    codes.send_verification_code(services(), _caller(caller), body, device)
+    codes.send_verification_code(services(), require_caller(caller), body, device)
