@@ -50,9 +50,10 @@ def measure(idaas_port: int, redis_port: int) -> dict[str, float]:
     import urllib3
 
     from bff import create_app
-    from bff.clients.idaas import LOGIN_PATH, Device
-    from bff.schemas import IdaasAnswer, LoginRequest
-    from bff.session_store import CachedSession
+    from bff.clients.idaas import LOGIN_PATH
+    from bff.clients.idaas import FlowAnswer as IdaasAnswer
+    from bff.models import CachedSession, Device
+    from bff.web.schemas import LoginRequest
 
     app = create_app()
     devnull = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the process)
@@ -60,7 +61,7 @@ def measure(idaas_port: int, redis_port: int) -> dict[str, float]:
         handler.setStream(devnull)  # type: ignore[attr-defined]
     svc = app.extensions["bff"]
     device = Device("iOS 17.4", "bench-fingerprint", "bench/1.0", None, "127.0.0.1")
-    answer = svc.idaas.login(LOGIN_PATH, "bench", device)
+    answer = svc.idaas.login("bench", device)
     id_token: str = answer["id_token"]
     headers = {**device.headers(), "X-client-id": CLIENT_ID, "Content-Type": "application/json"}
     url = f"http://127.0.0.1:{idaas_port}{LOGIN_PATH}"
@@ -91,7 +92,7 @@ def measure(idaas_port: int, redis_port: int) -> dict[str, float]:
         ),
         "GET /healthz (Flask test client)": cpu_us(lambda: client.get("/healthz")),
         "IdaasClient.login (breaker + requests + schema)": cpu_us(
-            lambda: svc.idaas.login(LOGIN_PATH, "bench", device)
+            lambda: svc.idaas.login("bench", device)
         ),
         "requests Session.post, same call": cpu_us(
             lambda: session.post(url, json={"code": "bench"}, headers=headers, timeout=(2, 8))

@@ -3,7 +3,7 @@
 Samples are taken only while a thread holds the GIL (``--gil``; sampling every running thread
 slowed the worker down by more than half): Python time, not waits on the IDaaS or Redis.
 Each sample is charged to what bff code was doing: the first
-library frame below the deepest ``bff/`` frame (e.g. ``jwt`` when ``bff/tokens.py`` called
+library frame below the deepest ``bff/`` frame (e.g. ``jwt`` when ``bff/id_token.py`` called
 PyJWT), ``bff`` for bff's own lines, or, outside any bff frame, the outermost library
 (``gunicorn``, ``flask``/``werkzeug`` request plumbing).
 """

@@ -14,7 +14,8 @@ from typing import Any
 
 from werkzeug.serving import run_simple
 
-from bff.settings import DEV_DEFAULTS, DEV_PORTS, SettingsError, load_settings
+from bff.errors import SettingsError
+from bff.settings import DEV_DEFAULTS, DEV_PORTS, load_settings
 
 DEMO_USER, DEMO_PASSWORD, DEMO_MOBILE = "alice", "demo-password-1", "+86-13800000000"
 

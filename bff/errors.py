@@ -1,36 +1,46 @@
-"""The BffError family and the one error envelope (SPEC §7)."""
+"""Every error bff answers, and every code it uses: one home, no Flask.
+
+A :class:`BffError` is answered with the one envelope ``{"error_code", "error_msg",
+"request_id"}`` by the web layer (``bff/web/errors.py``). Our codes start with ``BFF.``; an IDaaS
+business error keeps the IDaaS's own status and code (:class:`IdaasError`).
+"""
 
 from __future__ import annotations
 
-import logging
-import traceback
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, g, jsonify
-from marshmallow import ValidationError
-from werkzeug.exceptions import HTTPException
-
-log = logging.getLogger("bff.errors")
-
-# Flask/werkzeug statuses we answer ourselves, mapped to our codes.
-_HTTP_CODES = {
-    400: "BFF.VALIDATION",
-    401: "BFF.UNAUTHENTICATED",
-    404: "BFF.NOT_FOUND",
-    405: "BFF.METHOD_NOT_ALLOWED",
-    413: "BFF.PAYLOAD_TOO_LARGE",
-    415: "BFF.UNSUPPORTED_MEDIA_TYPE",
-    431: "BFF.VALIDATION",
+# Upstream failures (IDaaS and WeChat), mapped to our codes.
+BAD_RESPONSE = "BFF.UPSTREAM_BAD_RESPONSE"
+TIMEOUT = "BFF.UPSTREAM_TIMEOUT"
+UNAVAILABLE = "BFF.UPSTREAM_UNAVAILABLE"
+UPSTREAM_MESSAGES = {
+    BAD_RESPONSE: "the identity provider answered badly",
+    TIMEOUT: "the identity provider did not answer in time",
+    UNAVAILABLE: "the identity provider is unavailable",
 }
-_HTTP_MESSAGES = {
-    400: "the request is malformed",
-    404: "no such endpoint",
-    405: "method not allowed on this endpoint",
-    413: "the request body is too large",
-    415: "the request body must be application/json",
-    431: "the request headers are too large",
+
+# IDaaS error codes, matched by suffix (``IDAAS.SDK.COMMON.1007`` on CIAM, ``SDK.COMMON.1007``
+# on EIAM): the state token is spent, invalid or expired; the session token is gone.
+STATE_TOKEN_GONE = frozenset({"COMMON.1007", "PARAM.0014", "COMMON.1005"})
+SESSION_TOKEN_GONE = frozenset({"PARAM.0023"})
+
+# The statuses Flask/werkzeug answer by themselves, as our codes and messages.
+HTTP_CODES = {
+    400: ("BFF.VALIDATION", "the request is malformed"),
+    401: ("BFF.UNAUTHENTICATED", "missing or invalid credentials"),
+    404: ("BFF.NOT_FOUND", "no such endpoint"),
+    405: ("BFF.METHOD_NOT_ALLOWED", "method not allowed on this endpoint"),
+    413: ("BFF.PAYLOAD_TOO_LARGE", "the request body is too large"),
+    415: ("BFF.UNSUPPORTED_MEDIA_TYPE", "the request body must be application/json"),
+    431: ("BFF.VALIDATION", "the request headers are too large"),
 }
+INTERNAL = ("BFF.INTERNAL", "internal error")
+NOT_READY = "BFF.NOT_READY"
+
+
+class SettingsError(Exception):
+    """A missing or malformed setting; the message names the variable."""
 
 
 class BffError(Exception):
@@ -56,11 +66,6 @@ class BffError(Exception):
         self.headers = dict(headers or {})
         super().__init__(self.code)
 
-    @property
-    def outcome(self) -> str:
-        """What the request log records as the outcome."""
-        return self.code
-
 
 class BadRequest(BffError):
     status, code, message = 400, "BFF.VALIDATION", "the request is invalid"
@@ -79,6 +84,11 @@ class NoPendingBind(BffError):
     message = "no bind is pending for this WeChat account; start again with login"
 
 
+class RequestInProgress(BffError):
+    status, code = 409, "BFF.REQUEST_IN_PROGRESS"
+    message = "another login or bind for this WeChat account is in progress; retry shortly"
+
+
 class SessionExpired(BffError):
     status, code, message = 401, "BFF.SESSION_EXPIRED", "the session has expired; log in again"
 
@@ -91,17 +101,15 @@ class RateLimited(BffError):
     status, code, message = 429, "BFF.RATE_LIMITED", "too many requests; retry later"
 
 
+class WechatCodeInvalid(BffError):
+    status, code = 400, "BFF.WECHAT_CODE_INVALID"
+    message = "the wx.login code is invalid or already used; call wx.login again"
+
+
 class UpstreamError(BffError):
     """An upstream (IDaaS or WeChat) failure, already mapped to our status and code."""
 
-    status, code, message = 502, "BFF.UPSTREAM_BAD_RESPONSE", "the identity provider answered badly"
-
-
-UPSTREAM_MESSAGES = {
-    "BFF.UPSTREAM_BAD_RESPONSE": "the identity provider answered badly",
-    "BFF.UPSTREAM_TIMEOUT": "the identity provider did not answer in time",
-    "BFF.UPSTREAM_UNAVAILABLE": "the identity provider is unavailable",
-}
+    status, code, message = 502, BAD_RESPONSE, UPSTREAM_MESSAGES[BAD_RESPONSE]
 
 
 def upstream_error(status: int, code: str) -> UpstreamError:
@@ -109,62 +117,23 @@ def upstream_error(status: int, code: str) -> UpstreamError:
     return UpstreamError(status, code, UPSTREAM_MESSAGES[code])
 
 
-def envelope(
-    status: int,
-    code: str,
-    message: str,
-    *,
-    errors: Mapping[str, Any] | None = None,
-    headers: Mapping[str, str] | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> Response:
-    """The one error shape: ``{"error_code", "error_msg", "request_id"}`` (+ ``errors``)."""
-    body: dict[str, Any] = {
-        "error_code": code,
-        "error_msg": message,
-        "request_id": g.get("request_id", ""),
-    }
-    if errors:
-        body["errors"] = errors
-    body.update(extra or {})
-    g.outcome = code
-    resp = jsonify(body)
-    resp.status_code = status
-    resp.headers.update(headers or {})
-    return resp
+def bad_response() -> UpstreamError:
+    """``502 BFF.UPSTREAM_BAD_RESPONSE``: 5xx, not JSON, malformed, or a token that fails."""
+    return upstream_error(502, BAD_RESPONSE)
 
 
-def _from_bff(exc: BffError) -> Response:
-    return envelope(exc.status, exc.code, exc.message, errors=exc.errors, headers=exc.headers)
+class IdaasError(BffError):
+    """An IDaaS 4xx business error, passed on with its status and code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(status, code, message)
+
+    @property
+    def suffix(self) -> str:
+        """``LOGIN.1005`` from ``IDAAS.SDK.LOGIN.1005`` (CIAM) or ``SDK.LOGIN.1005`` (EIAM)."""
+        return code_suffix(self.code)
 
 
-def _from_validation(exc: ValidationError) -> Response:
-    messages = exc.normalized_messages()  # type: ignore[no-untyped-call]
-    return envelope(400, "BFF.VALIDATION", "the request is invalid", errors=messages)
-
-
-def _from_http(exc: HTTPException) -> Response:
-    status = exc.code or 500
-    code = _HTTP_CODES.get(status)
-    if code is None:  # an HTTP status we never meant to answer: treat as internal
-        return envelope(500, "BFF.INTERNAL", "internal error")
-    allow = getattr(exc, "valid_methods", None)
-    message = _HTTP_MESSAGES.get(status, "the request is invalid")
-    return envelope(status, code, message, headers={"Allow": ", ".join(allow)} if allow else None)
-
-
-def _internal(exc: Exception) -> Response:
-    # No stack trace and no exception message in the log (SPEC §7: a message may quote a token
-    # or a URL with a secret): the type and where it was raised, joined by the request_id.
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else None
-    log.error("unhandled error", extra={"error_type": type(exc).__name__, "where": where})
-    return envelope(500, "BFF.INTERNAL", "internal error")
-
-
-def register_error_handlers(app: Flask) -> None:
-    """Route every error, ours or Flask's, through the one envelope."""
-    app.register_error_handler(BffError, _from_bff)
-    app.register_error_handler(ValidationError, _from_validation)
-    app.register_error_handler(HTTPException, _from_http)
-    app.register_error_handler(Exception, _internal)
+def code_suffix(code: str) -> str:
+    parts = code.split(".")
+    return ".".join(parts[-2:]) if len(parts) >= 2 else code

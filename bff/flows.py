@@ -1,42 +1,40 @@
-"""The login, bind and session flows: IDaaS answers in, trimmed outcomes out (SPEC §2, §12).
+"""The login, bind and session flows: the caller and the request in, a trimmed outcome out.
 
-Tokens stop here: the session_token and state_token go to the SessionStore, never to a response.
+Plain functions over :class:`~bff.services.Services`; no Flask, so a CLI or a worker can run
+them. Each flow applies its own abuse limits (which limits, which scopes), takes the per-openid
+lock where a single-use credential is spent, calls the IDaaS and settles the answer in Redis.
+Tokens stop here: the session_token and state_token go to the SessionStore, never to an outcome.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import Any
 
-from bff.clients._http import BAD
-from bff.clients.idaas import Device, IdaasError
-from bff.errors import NoPendingBind, SessionExpired, upstream_error
-from bff.identity import Caller, new_handle
+from bff.errors import (
+    SESSION_TOKEN_GONE,
+    STATE_TOKEN_GONE,
+    IdaasError,
+    NoPendingBind,
+    SessionExpired,
+    SessionStoreUnavailable,
+    bad_response,
+)
+from bff.models import CachedSession, Caller, Device, PendingBind
 from bff.observability import LOGIN_OUTCOMES, note_openid, note_outcome
 from bff.services import Services
-from bff.session_store import CachedSession, PendingBind
+from bff.settings import RateLimits
 
 audit = logging.getLogger("bff.audit")
 
 BIND_STATUSES = ("SOCIAL_BIND", "USER_REGISTER")
 KNOWN_STATUSES = {"SUCCESS", "MFA_AUTH", "ACCESS_DENIED", "PASSWORD_WARN", "PASSWORD_EXPIRED"}
 KNOWN_STATUSES.update(BIND_STATUSES)
-# IDaaS answers that mean the state token is spent, invalid or expired (matched by suffix).
-STATE_TOKEN_GONE = {"COMMON.1007", "PARAM.0014", "COMMON.1005"}
-SESSION_TOKEN_GONE = {"PARAM.0023"}
-
-
-@dataclass(frozen=True)
-class BindRoute:
-    """One way to spend the pending state token: an IDaaS path and how to build its body."""
-
-    name: str
-    idaas_path: str
-    upstream_body: Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def _now() -> int:
@@ -51,12 +49,34 @@ def _openid_lock(svc: Services, caller: Caller) -> AbstractContextManager[None]:
     return svc.store.openid_lock(caller.openid, lease_s=2 * upstream + 15.0, wait_s=upstream + 2.0)
 
 
-def open_wechat_session(svc: Services, wx_code: str) -> dict[str, Any]:
+def new_handle() -> tuple[str, str]:
+    """A fresh opaque handle (256 bits from ``secrets``) and its SHA-256, the only form stored."""
+    handle = secrets.token_urlsafe(32)
+    return handle, handle_digest(handle)
+
+
+def handle_digest(handle: str) -> str:
+    return hashlib.sha256(handle.encode()).hexdigest()
+
+
+def _limit(
+    svc: Services, route: str, limits: RateLimits, ip: str | None, openid: str | None
+) -> None:
+    """Count one request per client IP (and per openid when known); fails OPEN when Redis is
+    down: a limiter outage must not stop sign-ins (the session write still fails closed)."""
+    scopes = [("ip", ip or "unknown")]
+    if openid is not None:
+        scopes.append(("openid", openid))
+    svc.limiter.check(route, scopes, limits, fail_open=True)
+
+
+def open_wechat_session(svc: Services, wx_code: str, ip: str | None) -> dict[str, Any]:
     """code2Session → a new opaque handle; only its SHA-256 is stored."""
-    assert svc.wechat is not None  # the view answers 404 in gateway mode  # noqa: S101
+    assert svc.wechat is not None  # the web layer answers 404 in gateway mode  # noqa: S101
+    _limit(svc, "wechat_session", svc.settings.rate_limit_login, ip, None)
     who = svc.wechat.code2session(wx_code)
-    note_openid(who.openid)
-    # Per openid too (SPEC §6), now that we know it; the per-IP count came before the call.
+    note_openid(svc.openid_hash_key, who.openid)
+    # Per openid too, now that we know it; the per-IP count came before the call.
     svc.limiter.check(
         "wechat_session", [("openid", who.openid)], svc.settings.rate_limit_login, fail_open=True
     )
@@ -66,33 +86,45 @@ def open_wechat_session(svc: Services, wx_code: str) -> dict[str, Any]:
     return {"handle": handle, "expires_in": svc.settings.handle_ttl_s}
 
 
-def login(svc: Services, caller: Caller, path: str, code: str, device: Device) -> dict[str, Any]:
-    """A WeChat (or phone-number) login; the outcome is settled under the openid lock."""
-    with _openid_lock(svc, caller):
-        answer = svc.idaas.login(path, code, device)
-        return _settle(svc, caller, answer, spent_pending=False)
+def login(svc: Services, caller: Caller, code: str, device: Device) -> dict[str, Any]:
+    """A WeChat login with a fresh wx.login code."""
+    return _login(svc, caller, device, lambda: svc.idaas.login(code, device))
+
+
+def login_with_phone(
+    svc: Services, caller: Caller, phone_code: str, device: Device
+) -> dict[str, Any]:
+    """A login with the WeChat phone-number button's code; one budget with :func:`login`."""
+    return _login(svc, caller, device, lambda: svc.idaas.login_with_phone(phone_code, device))
+
+
+def _login(
+    svc: Services, caller: Caller, device: Device, call: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    _limit(svc, "login", svc.settings.rate_limit_login, device.ip, caller.openid)
+    with _openid_lock(svc, caller):  # the outcome is settled under the openid lock
+        return _settle(svc, caller, call(), spent_pending=False)
 
 
 def bind(
-    svc: Services, caller: Caller, route: BindRoute, body: dict[str, Any], device: Device
+    svc: Services, caller: Caller, route: str, body: dict[str, Any], device: Device
 ) -> dict[str, Any]:
-    """Spend the pending state token on ``route``; one request per openid at a time."""
+    """Spend the pending state token on the IDaaS ``route``; one request per openid at a time."""
+    _limit(svc, "bind", svc.settings.rate_limit_bind, device.ip, caller.openid)
     with _openid_lock(svc, caller):
         pending = svc.store.load_pending(caller.openid)  # re-read under the lock
         if pending is None:
             raise NoPendingBind()
         try:
-            answer = svc.idaas.bind(
-                route.idaas_path, route.upstream_body(body), pending.state_token, device
-            )
+            answer = svc.idaas.bind(route, body, pending.state_token, device)
         except IdaasError as exc:
-            audit.info("bind failed", extra={"route": route.name, "error_code": exc.code})
+            audit.info("bind failed", extra={"route": route, "error_code": exc.code})
             if exc.suffix in STATE_TOKEN_GONE:
                 svc.store.delete_pending(caller.openid, pending.state_token)
                 raise NoPendingBind() from None
             raise  # wrong password, locked, ...: the pending bind stays for a retry
         outcome = _settle(svc, caller, answer, spent_pending=True)
-        audit.info("bind answered", extra={"route": route.name, "status": outcome["status"]})
+        audit.info("bind answered", extra={"route": route, "status": outcome["status"]})
         return outcome
 
 
@@ -107,7 +139,7 @@ def _settle(
     status = answer.get("status")
     state_token = answer.get("state_token")
     if not status or (status in BIND_STATUSES and not state_token):
-        raise upstream_error(502, BAD)  # a bind flow without its state token is unusable
+        raise bad_response()  # a bind flow without its state token is unusable
     outcome: dict[str, Any] = {"status": status}
     if status == "SUCCESS" or answer.get("session_token"):
         outcome.update(_cache_session(svc, caller, answer, status))
@@ -132,7 +164,7 @@ def _cache_session(
         answer.get("id_token"),
     )
     if not (token and expire) or (status == "SUCCESS" and not id_token):
-        raise upstream_error(502, BAD)
+        raise bad_response()
     subject = svc.verifier.verify(id_token).subject if id_token else None  # before storing
     session = CachedSession(token, _now() + expire, caller.unionid, subject)
     previous = svc.store.save_session(caller.openid, session, expire)  # drops the pending bind
@@ -164,7 +196,7 @@ def refresh(svc: Services, caller: Caller, device: Device) -> dict[str, Any]:
                 raise SessionExpired() from None
             raise
         if not answer.get("id_token"):
-            raise upstream_error(502, BAD)
+            raise bad_response()
         verified = svc.verifier.verify(answer["id_token"])
         token = answer.get("session_token") or session.session_token
         expire = answer.get("expire")
@@ -192,3 +224,20 @@ def logout(svc: Services, caller: Caller) -> None:
     with _openid_lock(svc, caller):
         svc.store.forget(caller.openid, caller.handle_sha256)
     note_outcome("LOGGED_OUT")
+
+
+def captcha(svc: Services, caller: Caller, device: Device) -> dict[str, Any]:
+    """A slider puzzle for ``verification_codes``, null fields left out."""
+    _limit(svc, "captcha", svc.settings.rate_limit_login, device.ip, caller.openid)
+    puzzle = svc.idaas.captcha(device)
+    note_outcome("CAPTCHA_ISSUED")
+    return {k: v for k, v in puzzle.items() if v is not None}
+
+
+def readiness(svc: Services) -> dict[str, str]:
+    """Each dependency's state: ``ok`` or ``unavailable`` (only Redis is checked)."""
+    try:
+        svc.store.ping()
+    except SessionStoreUnavailable:
+        return {"redis": "unavailable"}
+    return {"redis": "ok"}

@@ -1,4 +1,10 @@
-"""request_id, one JSON log line per request, and the SPEC §10 metrics."""
+"""Logs and metrics, without Flask: the SPEC metrics, JSON log lines and the per-request record.
+
+The web layer opens a :class:`RequestRecord` when a request starts (:func:`begin_request`) and
+writes the request's log line from it at the end; flows and clients fill it in on the way
+(:func:`note_outcome`, :func:`note_openid`, :func:`record_upstream`) without knowing of Flask.
+It lives in a ``ContextVar``: one per thread (gthread) or greenlet (gevent).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,11 @@ import hashlib
 import hmac
 import logging
 import os
-import re
 import sys
 import time
-import uuid
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 
-from flask import Flask, Response, current_app, g, has_request_context, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -22,10 +27,6 @@ from prometheus_client import (
     multiprocess,
 )
 from pythonjsonlogger.json import JsonFormatter
-
-from bff.settings import Settings
-
-log = logging.getLogger("bff.request")
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 REQUESTS = Counter("bff_requests_total", "Requests answered", ["route", "status"])
@@ -50,7 +51,65 @@ RATE_LIMITER_FAIL_OPEN = Counter(
     "bff_rate_limiter_fail_open_total", "Requests let through because the limiter was down"
 )
 
-_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+# ----------------------------------------------------------------- the per-request record
+
+
+@dataclass
+class RequestRecord:
+    """What one request's log line will say, filled in while the request runs."""
+
+    request_id: str
+    started: float = field(default_factory=time.perf_counter)
+    upstream_ms: float = 0.0
+    outcome: str | None = None
+    openid_hash: str | None = None
+
+
+_current: ContextVar[RequestRecord | None] = ContextVar("bff_request", default=None)
+
+
+def begin_request(request_id: str) -> RequestRecord:
+    """Open the record of the request this thread (or greenlet) now serves."""
+    record = RequestRecord(request_id)
+    _current.set(record)
+    return record
+
+
+def end_request() -> None:
+    _current.set(None)
+
+
+def current_request() -> RequestRecord | None:
+    return _current.get()
+
+
+def note_outcome(outcome: str) -> None:
+    """The outcome the request line reports (the IDaaS status, or an error code)."""
+    record = _current.get()
+    if record is not None:
+        record.outcome = outcome
+
+
+def hash_openid(key: bytes, openid: str) -> str:
+    """A short keyed hash of an openid: the same openid hashes alike, and cannot be reversed."""
+    return hmac.new(key, openid.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def note_openid(key: bytes, openid: str) -> None:
+    """Attach the caller's hashed openid to this request's log lines."""
+    record = _current.get()
+    if record is not None:
+        record.openid_hash = hash_openid(key, openid)
+
+
+def record_upstream(upstream: str, outcome: str, seconds: float) -> None:
+    """Count one upstream call and add its time to this request's ``upstream_ms``."""
+    UPSTREAM_REQUESTS.labels(upstream, outcome).inc()
+    UPSTREAM_DURATION.labels(upstream).observe(seconds)
+    record = _current.get()
+    if record is not None:
+        record.upstream_ms += seconds * 1000
 
 
 # ----------------------------------------------------------------- logging
@@ -60,14 +119,16 @@ class _RequestContext(logging.Filter):
     """Every line logged during a request carries its request_id and hashed openid."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if has_request_context():
-            for name in ("request_id", "openid_hash"):
-                if getattr(record, name, None) is None:
-                    setattr(record, name, g.get(name))
+        current = _current.get()
+        if current is not None:
+            if getattr(record, "request_id", None) is None:
+                record.request_id = current.request_id
+            if getattr(record, "openid_hash", None) is None:
+                record.openid_hash = current.openid_hash
         return True
 
 
-def configure_logging(settings: Settings) -> None:
+def configure_logging(level: str) -> None:
     """JSON lines on stdout for every ``bff.*`` logger (idempotent)."""
     handler = logging.StreamHandler(sys.stdout)
     handler.addFilter(_RequestContext())
@@ -80,94 +141,18 @@ def configure_logging(settings: Settings) -> None:
     )
     root = logging.getLogger("bff")
     root.handlers[:] = [handler]
-    root.setLevel(settings.log_level)
+    root.setLevel(level)
     root.propagate = False
 
 
-def log_hash_key(settings: Settings) -> bytes:
-    """``LOG_HASH_KEY``, or one derived from the configured secrets (alike on every instance)."""
-    if settings.log_hash_key:
-        return settings.log_hash_key.encode()
-    material = "\0".join(
-        s or "" for s in (settings.idaas_client_id, settings.wechat_secret, settings.gateway_secret)
-    )
-    return hashlib.sha256(b"bff-log-hash\0" + material.encode()).digest()
+# ----------------------------------------------------------------- metrics
 
 
-def hash_openid(openid: str) -> str:
-    """A short keyed hash of an openid: the same openid hashes alike, and cannot be reversed."""
-    key: bytes = current_app.config["BFF_LOG_HASH_KEY"]
-    return hmac.new(key, openid.encode(), hashlib.sha256).hexdigest()[:16]
-
-
-def note_openid(openid: str) -> None:
-    """Attach the caller's hashed openid to this request's log line."""
-    g.openid_hash = hash_openid(openid)
-
-
-def note_outcome(outcome: str) -> None:
-    g.outcome = outcome
-
-
-# ----------------------------------------------------------------- upstream timing
-
-
-def record_upstream(upstream: str, outcome: str, seconds: float) -> None:
-    """Count one upstream call and add its time to this request's ``upstream_ms``."""
-    UPSTREAM_REQUESTS.labels(upstream, outcome).inc()
-    UPSTREAM_DURATION.labels(upstream).observe(seconds)
-    if has_request_context():
-        g.upstream_ms = g.get("upstream_ms", 0.0) + seconds * 1000
-
-
-# ----------------------------------------------------------------- request hooks
-
-
-def _route() -> str:
-    rule = request.url_rule
-    return rule.rule if rule is not None else "unmatched"  # no raw paths: bounded labels
-
-
-def _start() -> None:
-    g.started = time.perf_counter()
-    g.upstream_ms = 0.0
-    offered = request.headers.get("X-Request-ID", "")
-    g.request_id = offered if _SANE_REQUEST_ID.match(offered) else uuid.uuid4().hex
-
-
-def _finish(resp: Response) -> Response:
-    resp.headers["X-Request-ID"] = g.get("request_id", "")
-    elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-    route = _route()
-    REQUESTS.labels(route, str(resp.status_code)).inc()
-    REQUEST_DURATION.labels(route).observe(elapsed)
-    log.info(
-        "request",
-        extra={
-            "request_id": g.get("request_id"),
-            "method": request.method,
-            "route": route,
-            "status": resp.status_code,
-            "duration_ms": round(elapsed * 1000, 2),
-            "upstream_ms": round(g.get("upstream_ms", 0.0), 2),
-            "outcome": g.get("outcome"),
-            "openid_hash": g.get("openid_hash"),
-        },
-    )
-    return resp
-
-
-def register_request_hooks(app: Flask) -> None:
-    """First of all hooks: later logs and errors carry the request_id."""
-    app.before_request(_start)
-    app.after_request(_finish)
-
-
-def metrics_response() -> Response:
-    """Prometheus text; aggregated over gunicorn workers when multiprocess mode is on."""
+def metrics_text() -> tuple[bytes, str]:
+    """Prometheus text and its content type; summed over gunicorn workers in multiprocess mode."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry = REGISTRY
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+    return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -1,21 +1,20 @@
-"""The Services container: every dependency the views use, built once per worker."""
+"""The Services container: every client the flows use, built once per worker. No Flask."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
-from flask import current_app
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from bff.clients._http import Upstream, breaker
+from bff.clients.http import Upstream, breaker
 from bff.clients.idaas import IdaasClient
 from bff.clients.wechat import WeChatClient
+from bff.id_token import IdTokenVerifier
 from bff.ratelimit import Limiter, limits_storage
 from bff.session_store import SessionStore
 from bff.settings import Settings
-from bff.tokens import IdTokenVerifier
 
 REDIS_SOCKET_TIMEOUT_S = 1.0
 REDIS_CONNECT_TIMEOUT_S = 1.0
@@ -30,6 +29,7 @@ class Services:
     verifier: IdTokenVerifier
     limiter: Limiter
     upstreams: tuple[Upstream, ...] = ()
+    openid_hash_key: bytes = field(default=b"", repr=False)  # of the openid hash in logs
 
     def close(self) -> None:
         """Release sockets: the Redis pool and the upstream HTTP sessions."""
@@ -87,10 +87,6 @@ def build_services(settings: Settings) -> Services:
     )
     limiter = Limiter(lambda: limits_storage(settings))
     upstreams = (idaas_http,) if wechat is None else (idaas_http, wechat_http)
-    return Services(settings, store, idaas, wechat, verifier, limiter, upstreams)
-
-
-def services() -> Services:
-    """The current app's Services."""
-    found: Services = current_app.extensions["bff"]
-    return found
+    return Services(
+        settings, store, idaas, wechat, verifier, limiter, upstreams, settings.openid_hash_key
+    )

@@ -10,45 +10,18 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import redis
 from redis.exceptions import LockError, RedisClusterException
 
-from bff.errors import BffError, SessionStoreUnavailable
+from bff.errors import RequestInProgress, SessionStoreUnavailable
 from bff.lazy import Lazy
+from bff.models import CachedSession, PendingBind, WechatIdentity
 from bff.observability import LOCK_LEASES_LOST, SESSION_STORE_ERRORS
 
 log = logging.getLogger("bff.store")
-
-
-class RequestInProgress(BffError):
-    status, code = 409, "BFF.REQUEST_IN_PROGRESS"
-    message = "another login or bind for this WeChat account is in progress; retry shortly"
-
-
-@dataclass(frozen=True)
-class WechatIdentity:
-    """Who the caller is on WeChat: the value behind a handle, or the gateway's headers."""
-
-    openid: str
-    unionid: str | None
-
-
-@dataclass(frozen=True)
-class CachedSession:
-    session_token: str
-    expire_at: int
-    unionid: str | None
-    id_token_sub: str | None
-
-
-@dataclass(frozen=True)
-class PendingBind:
-    state_token: str
-    status: str
-
 
 RedisClient = redis.Redis | redis.RedisCluster
 # What a Redis or Redis Cluster call can raise when the server is gone.

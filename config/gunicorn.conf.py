@@ -16,7 +16,8 @@ from typing import Any
 from gunicorn import util as gunicorn_util  # type: ignore[import-untyped]
 from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 
-from bff.settings import SettingsError, load_settings
+from bff.errors import SettingsError
+from bff.settings import load_settings
 
 try:
     _settings = load_settings()

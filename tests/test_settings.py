@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from bff import create_app
-from bff.settings import SettingsError, load_settings, parse_rate_limits
+from bff.errors import SettingsError
+from bff.settings import load_settings, parse_rate_limits
 
 MINIMAL = {
     "IDAAS_BASE_URL": "https://tenant.example.com",

@@ -1,23 +1,24 @@
-"""IdaasClient: the server-held headers, one call per IDaaS endpoint, validated answers."""
+"""IdaasClient: every IDaaS path, request body and answer schema; the server-held headers.
+
+Callers name what they want (``login``, ``bind("wechat-phone", ...)``); this module alone knows
+where that is on the IDaaS and how its body is spelled. Every answer is validated here: a 4xx
+is an :class:`~bff.errors.IdaasError`, anything malformed a 502.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from marshmallow import Schema, ValidationError
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load, validate
 
-from bff.clients._http import BAD, Answer, Upstream
-from bff.errors import BffError, upstream_error
-from bff.schemas import IdaasAnswer, IdaasCaptcha, IdaasCaptchaToken, IdaasErrorBody
+from bff.clients.http import Answer, Upstream
+from bff.errors import IdaasError, bad_response
+from bff.models import Device
 
 LOGIN_PATH = "/api/v2/sdk/login/wechat-miniprogram"
 LOGIN_PHONE_PATH = "/api/v2/sdk/login/wechat-mini-program-mobile"
-BIND_PASSWORD_PATH = "/api/v2/sdk/social/username-password-bind"  # noqa: S105 (a path)
-BIND_WECHAT_PHONE_PATH = "/api/v2/sdk/social/wechat-mobile-bind"
-BIND_CODE_PATH = "/api/v2/sdk/social/bind"
-REGISTER_WECHAT_PHONE_PATH = "/api/v2/sdk/social/wechat-mobile-register-bind"
-REGISTER_CODE_PATH = "/api/v2/sdk/social/register-bind"
 REFRESH_PATH = "/api/v2/sdk/sso/session-token/id-token"
 CAPTCHA_PATH = "/api/v2/sdk/captcha"
 CAPTCHA_VERIFY_PATH = "/api/v2/sdk/captcha/verify"
@@ -25,63 +26,118 @@ SEND_CODE_PATHS = {"sms": "/api/v2/sdk/sms/send", "email": "/api/v2/sdk/email/se
 JWKS_PATH = "/api/v1/oauth2/keys"
 
 
-class IdaasError(BffError):
-    """An IDaaS 4xx business error, passed on with its status and code (SPEC §4)."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(status, code, message)
-
-    @property
-    def suffix(self) -> str:
-        """``LOGIN.1005`` from ``IDAAS.SDK.LOGIN.1005`` (CIAM) or ``SDK.LOGIN.1005`` (EIAM)."""
-        return code_suffix(self.code)
+def _password_body(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {"user_name": body["user_name"], "password": body["password"]}
 
 
-def code_suffix(code: str) -> str:
-    parts = code.split(".")
-    return ".".join(parts[-2:]) if len(parts) >= 2 else code
+def _phone_body(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The phone-number button's code; the IDaaS calls it ``wechat_code`` (its docs' table
+    misspells it ``wchat_code``; its example, which we follow, does not)."""
+    return {"wechat_code": body["phone_code"]}
 
 
-@dataclass(frozen=True)
-class Device:
-    """The device headers the IDaaS requires, as the mini program sent them, plus our IP.
+def _code_body(body: Mapping[str, Any]) -> dict[str, Any]:
+    """``mobile`` or ``email`` (exactly one: the request schema checks) and ``verify_code``."""
+    return {k: body[k] for k in ("mobile", "email", "verify_code") if k in body}
 
-    ``os_version`` and ``fingerprint`` are None only where the BFF does not require them
-    (``GET /api/v1/captcha``): a header that is absent is not sent.
-    """
 
-    os_version: str | None
-    fingerprint: str | None
-    agent: str | None
-    lang: str | None
-    ip: str | None
+# Every IDaaS route that spends the pending state token: route name -> (path, body builder).
+BIND_ROUTES: dict[str, tuple[str, Callable[[Mapping[str, Any]], dict[str, Any]]]] = {
+    "username-password": ("/api/v2/sdk/social/username-password-bind", _password_body),
+    "wechat-phone": ("/api/v2/sdk/social/wechat-mobile-bind", _phone_body),
+    "verification-code": ("/api/v2/sdk/social/bind", _code_body),
+    "register-wechat-phone": ("/api/v2/sdk/social/wechat-mobile-register-bind", _phone_body),
+    "register-verification-code": ("/api/v2/sdk/social/register-bind", _code_body),
+}
+# (channel, purpose) -> the ``type`` of a verification code the IDaaS sends.
+CODE_TYPES = {
+    ("sms", "bind"): "BIND_MOBILE_SMS",
+    ("sms", "register"): "REGISTER_SMS",
+    ("email", "bind"): "BIND_EMAIL_EMS",
+    ("email", "register"): "REGISTER_EMS",
+}
 
-    def headers(self) -> dict[str, str]:
-        named = (
-            ("X-operating-sys-version", self.os_version),
-            ("X-device-fingerprint", self.fingerprint),
-            ("X-agent", self.agent),
-            ("X-L", self.lang),
-            ("X-device-ip", self.ip),
-        )
-        return {name: value for name, value in named if value}
+
+# ----------------------------------------------------------------- answers
+
+
+class _Answer(Schema):
+    class Meta:
+        unknown = EXCLUDE  # the IDaaS may add fields; we read only ours
+
+
+class FlowAnswer(_Answer):
+    """A 200 from login, bind or refresh. ``status`` is normalised; ``data`` parsed to ``flows``."""
+
+    status = fields.String(load_default=None)
+    session_token = fields.String(load_default=None, validate=validate.Length(min=1))
+    expire = fields.Integer(load_default=None, strict=False, validate=validate.Range(min=1))
+    id_token = fields.String(load_default=None, validate=validate.Length(min=1))
+    state_token = fields.String(load_default=None, validate=validate.Length(min=1))
+    data = fields.Raw(load_default=None, allow_none=True)
+
+    @pre_load
+    def _normalise(self, raw: Any, **kwargs: Any) -> Any:
+        if isinstance(raw, dict) and isinstance(raw.get("status"), str):
+            raw = {**raw, "status": raw["status"].strip().upper()}  # the vendor's have spaces
+        return raw
+
+    @post_load
+    def _flows(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        data["flows"] = parse_flows(data.pop("data"))
+        return data
+
+
+def parse_flows(data: Any) -> list[str]:
+    """``socialBindOrRegisterFlow`` from the IDaaS ``data`` field: a JSON string, or null."""
+    if data is None or data == "":
+        return []
+    try:
+        parsed = json.loads(data) if isinstance(data, str) else data
+    except ValueError:
+        raise ValidationError("data is not JSON", "data") from None
+    flows = parsed.get("socialBindOrRegisterFlow") if isinstance(parsed, dict) else None
+    if flows is None:
+        return []
+    if not isinstance(flows, list) or not all(isinstance(f, str) for f in flows):
+        raise ValidationError("socialBindOrRegisterFlow is not a list of strings", "data")
+    return [f.strip() for f in flows]
+
+
+class ErrorAnswer(_Answer):
+    error_code = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    error_msg = fields.String(load_default="", validate=validate.Length(max=1024))
+
+
+class CaptchaAnswer(_Answer):
+    token = fields.String(required=True, validate=validate.Length(min=1))
+    original_image_base64 = fields.String(data_key="originalImageBase64", load_default=None)
+    jigsaw_image_base64 = fields.String(data_key="jigsawImageBase64", load_default=None)
+    secret_key = fields.String(data_key="secretKey", load_default=None)
+
+
+class CaptchaTokenAnswer(_Answer):
+    captcha_token = fields.String(required=True, validate=validate.Length(min=1))
 
 
 # Built once and shared: loading with a schema is safe across threads, building one is not free.
-_ERROR_BODY = IdaasErrorBody()
-_ANSWER = IdaasAnswer()
-_CAPTCHA = IdaasCaptcha()
-_CAPTCHA_TOKEN = IdaasCaptchaToken()
+_ERROR = ErrorAnswer()
+_FLOW = FlowAnswer()
+_CAPTCHA = CaptchaAnswer()
+_CAPTCHA_TOKEN = CaptchaTokenAnswer()
 
 
 def _load(schema: Schema, body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise upstream_error(502, BAD)
+        raise bad_response()
     try:
         loaded: dict[str, Any] = schema.load(body)
     except ValidationError as exc:
-        raise upstream_error(502, BAD) from exc
+        raise bad_response() from exc
     return loaded
+
+
+# ----------------------------------------------------------------- the client
 
 
 class IdaasClient:
@@ -101,7 +157,8 @@ class IdaasClient:
         body: object = None,
         extra: dict[str, str] | None = None,
     ) -> Answer:
-        # Only the allow-listed headers: nothing else from the client is forwarded.
+        # Only the allow-listed headers: nothing else from the client is forwarded, and the
+        # client id is ours whatever the client sent.
         headers = {
             **device.headers(),
             **(extra or {}),
@@ -110,52 +167,54 @@ class IdaasClient:
         }
         answer = self._http.send(method, path, headers=headers, body=body)
         if answer.status >= 400:
-            err = _load(_ERROR_BODY, answer.body)
+            err = _load(_ERROR, answer.body)
             raise IdaasError(answer.status, err["error_code"], err["error_msg"])
         return answer
 
     def _flow(
-        self, path: str, device: Device, body: object, state_token: str | None
+        self, path: str, device: Device, body: object, extra: dict[str, str]
     ) -> dict[str, Any]:
-        extra = {"X-state-token": state_token} if state_token else None
-        answer = self._call("POST", path, device, body=body, extra=extra)
-        return _load(_ANSWER, answer.body)
+        return _load(_FLOW, self._call("POST", path, device, body=body, extra=extra).body)
 
-    def login(self, path: str, code: str, device: Device) -> dict[str, Any]:
-        """Mini-program login (``code`` from wx.login, or a phone-number code)."""
-        return self._flow(path, device, {"code": code}, None)
+    def login(self, code: str, device: Device) -> dict[str, Any]:
+        """Mini-program login with a wx.login code."""
+        return self._flow(LOGIN_PATH, device, {"code": code}, {})
+
+    def login_with_phone(self, phone_code: str, device: Device) -> dict[str, Any]:
+        """Mini-program login with the WeChat phone-number button's code."""
+        return self._flow(LOGIN_PHONE_PATH, device, {"code": phone_code}, {})
 
     def bind(
-        self, path: str, body: dict[str, Any], state_token: str, device: Device
+        self, route: str, body: Mapping[str, Any], state_token: str, device: Device
     ) -> dict[str, Any]:
-        """Any route that spends the pending state token (username-password, phone, code)."""
-        return self._flow(path, device, body, state_token)
+        """Spend the pending state token on ``route`` (a key of :data:`BIND_ROUTES`)."""
+        path, build = BIND_ROUTES[route]
+        return self._flow(path, device, build(body), {"X-state-token": state_token})
 
     def refresh(self, session_token: str, device: Device) -> dict[str, Any]:
         """A new id_token (and maybe a rotated session_token) from the cached session token."""
-        answer = self._call(
-            "POST", REFRESH_PATH, device, extra={self._session_token_header: session_token}
-        )
-        return _load(_ANSWER, answer.body)
+        extra = {self._session_token_header: session_token}
+        return _load(_FLOW, self._call("POST", REFRESH_PATH, device, extra=extra).body)
 
     def captcha(self, device: Device) -> dict[str, Any]:
         return _load(_CAPTCHA, self._call("GET", CAPTCHA_PATH, device).body)
 
     def verify_captcha(self, token: str, point_json: str, sender: str, device: Device) -> str:
+        """The ``captcha_token`` a solved slider earns (it never leaves bff)."""
         body = {"point_json": point_json, "token": token, "sender": sender}
         answer = self._call("POST", CAPTCHA_VERIFY_PATH, device, body=body)
         return str(_load(_CAPTCHA_TOKEN, answer.body)["captcha_token"])
 
     def send_code(
-        self, channel: str, to: str, code_type: str, captcha_token: str, device: Device
+        self, channel: str, purpose: str, to: str, captcha_token: str, device: Device
     ) -> None:
         field = "mobile" if channel == "sms" else "email"
-        body = {field: to, "type": code_type, "captcha_token": captcha_token}
+        body = {field: to, "type": CODE_TYPES[channel, purpose], "captcha_token": captcha_token}
         self._call("POST", SEND_CODE_PATHS[channel], device, body=body)
 
     def jwks(self) -> dict[str, Any]:
         """The IDaaS signing keys (no device headers: a server-to-server fetch)."""
         answer = self._http.send("GET", JWKS_PATH)
         if answer.status != 200 or not isinstance(answer.body, dict):
-            raise upstream_error(502, BAD)
+            raise bad_response()
         return answer.body

@@ -7,21 +7,30 @@ from __future__ import annotations
 
 import time
 
-from marshmallow import ValidationError
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from bff.clients._http import BAD, UNAVAILABLE, Upstream
-from bff.errors import BffError, RateLimited, upstream_error
-from bff.schemas import WechatAnswer
-from bff.session_store import WechatIdentity
+from bff.clients.http import Upstream
+from bff.errors import UNAVAILABLE, RateLimited, WechatCodeInvalid, bad_response, upstream_error
+from bff.models import WechatIdentity
 
 CODE2SESSION_PATH = "/sns/jscode2session"
 BUSY_RETRY_DELAY_S = 0.2
-_WECHAT_ANSWER = WechatAnswer()
 
 
-class WechatCodeInvalid(BffError):
-    status, code = 400, "BFF.WECHAT_CODE_INVALID"
-    message = "the wx.login code is invalid or already used; call wx.login again"
+class Code2SessionAnswer(Schema):
+    """code2Session's answer, HTTP 200 either way: ``openid`` (+ ``unionid``) or ``errcode``."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    openid = fields.String(load_default=None, validate=validate.Length(min=1, max=128))
+    unionid = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=128))
+    errcode = fields.Integer(load_default=0, strict=False)
+    errmsg = fields.String(load_default="")
+    # session_key is deliberately not a field: EXCLUDE drops it on receipt.
+
+
+_ANSWER = Code2SessionAnswer()
 
 
 class _Busy(Exception):
@@ -58,11 +67,11 @@ class WeChatClient:
         # A timed-out call is not retried (WeChat may have spent the code): send() raises 504.
         answer = self._http.send("GET", CODE2SESSION_PATH, params=params)
         if answer.status != 200 or not isinstance(answer.body, dict):
-            raise upstream_error(502, BAD)
+            raise bad_response()
         try:
-            parsed = _WECHAT_ANSWER.load(answer.body)
+            parsed = _ANSWER.load(answer.body)
         except ValidationError as exc:  # a malformed answer
-            raise upstream_error(502, BAD) from exc
+            raise bad_response() from exc
         errcode = parsed["errcode"]
         if errcode in (40029, 40163):
             raise WechatCodeInvalid()
@@ -71,5 +80,5 @@ class WeChatClient:
         if errcode == -1:
             raise _Busy()
         if errcode != 0 or not parsed["openid"]:
-            raise upstream_error(502, BAD)
+            raise bad_response()
         return WechatIdentity(parsed["openid"], parsed["unionid"] or None)

@@ -12,7 +12,7 @@ import json
 import pytest
 import requests
 
-from bff.identity import sha256_hex
+from bff.flows import handle_digest
 from tests.conftest import DEVICE, REDIS_URL, AuthActions
 from tests.security.servers import (
     assert_envelope,
@@ -152,7 +152,7 @@ def test_bad_device_header_is_named(caller, idaas_sim, name, value):
 
 def test_handles_that_are_hashes_are_refused(caller, idaas_sim, redis, key_prefix):
     """The SHA-256 of nothing, and the stored key of a real handle, are not handles."""
-    digest = sha256_hex(caller.handle)
+    digest = handle_digest(caller.handle)
     assert redis.exists(f"{key_prefix}:handle:{digest}")
     empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
     before = len(idaas_sim.requests)

@@ -17,10 +17,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import missing_required_header, positive_data_acceptance
 
-import bff.views.auth
-import bff.views.health
-import bff.views.signin  # noqa: F401  (each import registers its operations)
-from bff.openapi import openapi_document
+import bff.web.views  # noqa: F401  (declares every operation)
+from bff.web.openapi import openapi_document
 from tests.conftest import AuthActions
 from tests.redis_proc import free_port
 from tests.security.stats import FIGURES

@@ -14,7 +14,7 @@ import secrets
 
 import pytest
 
-from bff import identity
+from bff.web import identity
 from tests.conftest import CLIENT_ID, DEVICE, GATEWAY_SECRET, PASSWORD, AuthActions, last_call
 from tests.security.servers import assert_envelope
 

@@ -11,25 +11,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import jwt
 
-from bff.clients._http import BAD
-from bff.errors import upstream_error
+from bff.errors import bad_response
+from bff.models import IdToken
 
-log = logging.getLogger("bff.tokens")
+log = logging.getLogger("bff.id_token")
 
 LEEWAY_S = 60
 REFETCH_INTERVAL_S = 60.0  # an unknown kid refetches the key set at most this often
 EMPTY_RETRY_S = 5.0  # while no key set was ever fetched, a failed fetch is retried this often
-
-
-@dataclass(frozen=True)
-class IdToken:
-    subject: str | None
-    exp: int
 
 
 def _subject(claims: dict[str, Any]) -> str | None:
@@ -49,7 +42,7 @@ def _subject(claims: dict[str, Any]) -> str | None:
 def _exp(claims: dict[str, Any]) -> int:
     exp = claims.get("exp")
     if not isinstance(exp, int | float):
-        raise upstream_error(502, BAD)
+        raise bad_response()
     return int(exp)
 
 
@@ -83,7 +76,7 @@ class IdTokenVerifier:
                 claims = self._decode(token)
         except jwt.PyJWTError as exc:
             log.warning("id_token rejected", extra={"reason": type(exc).__name__})
-            raise upstream_error(502, BAD) from None
+            raise bad_response() from None
         return IdToken(_subject(claims), _exp(claims))
 
     def _decode(self, token: str) -> dict[str, Any]:
@@ -126,5 +119,5 @@ class IdTokenVerifier:
         try:
             keyset = jwt.PyJWKSet.from_dict(jwks)
         except jwt.PyJWTError as exc:
-            raise upstream_error(502, BAD) from exc
+            raise bad_response() from exc
         self._keys = {k.key_id: k for k in keyset.keys if k.key_id}

@@ -9,8 +9,8 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from bff import __version__
-from bff.api import OPERATIONS
-from bff.schemas import TEXT_PATTERN, ErrorResponse
+from bff.web.operations import OPERATIONS
+from bff.web.schemas import TEXT_PATTERN, ErrorResponse
 
 _STATUS_TEXT = {
     400: "invalid request (BFF.VALIDATION, BFF.WECHAT_CODE_INVALID) or an IDaaS 4xx passed on",

@@ -1,26 +1,16 @@
-"""Request/response schema pairs for the mini-program API, and the upstream answers.
+"""Request/response schema pairs of the mini-program API (the upstreams' own answer schemas
+live with their clients, in bff/clients/).
 
-Requests keep ``unknown=RAISE``: a smuggled ``openid`` is a 400. Upstream answers use ``EXCLUDE``
-and are validated before use. The OpenAPI document is generated from these same classes.
+Requests keep ``unknown=RAISE``: a smuggled ``openid`` is a 400. The OpenAPI document is
+generated from these same classes.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
-from marshmallow import (
-    EXCLUDE,
-    RAISE,
-    Schema,
-    ValidationError,
-    fields,
-    post_load,
-    pre_load,
-    validate,
-    validates_schema,
-)
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MOBILE = re.compile(r"^\+\d{1,4}-\d{5,15}$")
@@ -203,73 +193,3 @@ class ErrorResponse(Schema):
 class HealthResponse(Schema):
     status = fields.String(required=True)
     checks = fields.Dict(keys=fields.String(), values=fields.String())
-
-
-# ----------------------------------------------------------------- upstream answers
-
-
-class _Upstream(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-
-class IdaasAnswer(_Upstream):
-    """A 200 from login, bind or refresh. ``status`` is normalised; ``data`` parsed to ``flows``."""
-
-    status = fields.String(load_default=None)
-    session_token = fields.String(load_default=None, validate=validate.Length(min=1))
-    expire = fields.Integer(load_default=None, strict=False, validate=validate.Range(min=1))
-    id_token = fields.String(load_default=None, validate=validate.Length(min=1))
-    state_token = fields.String(load_default=None, validate=validate.Length(min=1))
-    data = fields.Raw(load_default=None, allow_none=True)
-
-    @pre_load
-    def _normalise(self, raw: Any, **kwargs: Any) -> Any:
-        if isinstance(raw, dict) and isinstance(raw.get("status"), str):
-            raw = {**raw, "status": raw["status"].strip().upper()}
-        return raw
-
-    @post_load
-    def _flows(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        data["flows"] = parse_flows(data.pop("data"))
-        return data
-
-
-def parse_flows(data: Any) -> list[str]:
-    """``socialBindOrRegisterFlow`` from the IDaaS ``data`` field: a JSON string, or null."""
-    if data is None or data == "":
-        return []
-    try:
-        parsed = json.loads(data) if isinstance(data, str) else data
-    except ValueError:
-        raise ValidationError("data is not JSON", "data") from None
-    flows = parsed.get("socialBindOrRegisterFlow") if isinstance(parsed, dict) else None
-    if flows is None:
-        return []
-    if not isinstance(flows, list) or not all(isinstance(f, str) for f in flows):
-        raise ValidationError("socialBindOrRegisterFlow is not a list of strings", "data")
-    return [f.strip() for f in flows]
-
-
-class IdaasErrorBody(_Upstream):
-    error_code = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    error_msg = fields.String(load_default="", validate=validate.Length(max=1024))
-
-
-class IdaasCaptcha(_Upstream):
-    token = fields.String(required=True, validate=validate.Length(min=1))
-    original_image_base64 = fields.String(data_key="originalImageBase64", load_default=None)
-    jigsaw_image_base64 = fields.String(data_key="jigsawImageBase64", load_default=None)
-    secret_key = fields.String(data_key="secretKey", load_default=None)
-
-
-class IdaasCaptchaToken(_Upstream):
-    captcha_token = fields.String(required=True, validate=validate.Length(min=1))
-
-
-class WechatAnswer(_Upstream):
-    openid = fields.String(load_default=None, validate=validate.Length(min=1, max=128))
-    unionid = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=128))
-    errcode = fields.Integer(load_default=0, strict=False)
-    errmsg = fields.String(load_default="")
-    # session_key is deliberately not a field: EXCLUDE drops it on receipt.

@@ -1,7 +1,8 @@
-"""Declared operations: one table drives routing, request loading, response dumping and OpenAPI.
+"""The operation registry: one declaration per endpoint drives routing, request loading,
+response dumping and the OpenAPI document, so ``/openapi.json`` cannot drift from the code.
 
-A view is declared once with its request and response schemas; the same declaration validates
-the request and documents it, so ``/openapi.json`` cannot drift from the code.
+A view is ``view(svc, caller, body)``: the Services of this app, the authenticated caller (None
+for an ``auth=False`` operation) and the loaded body (None without a request schema).
 """
 
 from __future__ import annotations
@@ -11,14 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import Schema
 from werkzeug.exceptions import UnsupportedMediaType
 
 from bff.errors import BadRequest
-from bff.identity import Caller, current_caller
+from bff.models import Caller
+from bff.services import Services
+from bff.web.identity import current_caller
 
-View = Callable[[Caller | None, dict[str, Any] | None], Any]
+View = Callable[[Services, Caller | None, dict[str, Any] | None], Any]
 
 # Errors every authenticated operation can answer (documented for each in OpenAPI); 409 is
 # BFF.REQUEST_IN_PROGRESS when the per-openid lock stays taken (and NO_PENDING_BIND on binds).
@@ -117,7 +120,7 @@ class Api:
         auth: bool = True,
         errors: tuple[int, ...] = AUTH_ERRORS,
         device_required: bool = True,
-        guard: Callable[[], None] | None = None,
+        guard: Callable[[Services], None] | None = None,
     ) -> Callable[[View], View]:
         """Declare and register one operation; ``guard`` runs first (before auth and body)."""
         full_path = (self.bp.url_prefix or "") + path
@@ -141,13 +144,14 @@ class Api:
 
         def register(view: View) -> View:
             def endpoint() -> Any:
+                svc: Services = current_app.extensions["bff"]
                 if guard is not None:
-                    guard()
-                caller = current_caller() if op.auth else None
+                    guard(svc)
+                caller = current_caller(svc) if op.auth else None
                 body = None
                 if loader is not None:
                     body = loader.load(read_json_body(optional=not loader.fields))
-                result = view(caller, body)
+                result = view(svc, caller, body)
                 if isinstance(result, Response):
                     return result
                 if result is None:

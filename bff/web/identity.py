@@ -1,68 +1,54 @@
-"""Who is calling (SPEC §3) and from which device (SPEC §2, §4): never the client's say-so."""
+"""Who is calling and from which device: never the client's say-so.
+
+The caller comes from the handle (``IDENTITY_SOURCE=wechat``) or the gateway's headers, checked
+against the shared secret (``gateway``); the device from the headers the IDaaS requires.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
-import secrets
-from dataclasses import dataclass
 
 from flask import request
 
-from bff.clients.idaas import Device
 from bff.errors import BadRequest, Unauthenticated
+from bff.flows import handle_digest
+from bff.models import Caller, Device
 from bff.observability import note_openid
-from bff.services import services
-from bff.session_store import WechatIdentity
+from bff.services import Services
 
 _HANDLE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32): 256 bits
 _WECHAT_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _HEADER_VALUE = re.compile(r"^[\x20-\x7e\x80-\uffff]{1,512}$")  # printable, bounded, no CR/LF
-REQUIRED_DEVICE_HEADERS = ("X-operating-sys-version", "X-device-fingerprint")
 
 
-@dataclass(frozen=True)
-class Caller:
-    openid: str
-    unionid: str | None
-    handle_sha256: str | None  # wechat mode: the key of the handle, deleted on logout
-
-
-def new_handle() -> tuple[str, str]:
-    """A fresh opaque handle and its SHA-256 (only the hash is stored)."""
-    handle = secrets.token_urlsafe(32)
-    return handle, sha256_hex(handle)
-
-
-def sha256_hex(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
-
-
-def current_caller() -> Caller:
+def current_caller(svc: Services) -> Caller:
     """The caller's WeChat identity, from the handle or the gateway headers.
 
     :raises Unauthenticated: 401 when it cannot be established.
+    :raises SessionStoreUnavailable: 503 when the handle cannot be looked up (fail closed).
     """
-    settings = services().settings
-    caller = _from_gateway() if settings.identity_source == "gateway" else _from_handle()
-    note_openid(caller.openid)
+    if svc.settings.identity_source == "gateway":
+        caller = _from_gateway(svc)
+    else:
+        caller = _from_handle(svc)
+    note_openid(svc.openid_hash_key, caller.openid)
     return caller
 
 
-def _from_handle() -> Caller:
+def _from_handle(svc: Services) -> Caller:
     scheme, _, handle = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not _HANDLE.match(handle):
         raise Unauthenticated(message="missing or malformed Authorization: Bearer <handle>")
-    digest = sha256_hex(handle)
-    who = services().store.load_handle(digest)  # fail closed: 503 when Redis is down
+    digest = handle_digest(handle)
+    who = svc.store.load_handle(digest)  # fail closed: 503 when Redis is down
     if who is None:
         raise Unauthenticated(message="unknown or expired handle; open a new WeChat session")
     return Caller(who.openid, who.unionid, digest)
 
 
-def _from_gateway() -> Caller:
-    settings = services().settings
+def _from_gateway(svc: Services) -> Caller:
+    settings = svc.settings
     offered = request.headers.get(settings.gateway_secret_header, "").encode()
     expected = (settings.gateway_secret or "").encode()
     if not expected or not hmac.compare_digest(offered, expected):
@@ -72,10 +58,6 @@ def _from_gateway() -> Caller:
     if not _WECHAT_ID.match(openid) or (unionid is not None and not _WECHAT_ID.match(unionid)):
         raise Unauthenticated(message="the gateway sent no valid WeChat identity")
     return Caller(openid, unionid, None)
-
-
-def caller_from_wechat(who: WechatIdentity) -> Caller:
-    return Caller(who.openid, who.unionid, None)
 
 
 def client_ip() -> str | None:

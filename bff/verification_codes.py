@@ -1,4 +1,4 @@
-"""Sending an SMS or e-mail verification code for a pending bind (SPEC §12).
+"""Sending an SMS or e-mail verification code for a pending bind: a flow, like ``bff.flows``.
 
 Every code costs money and is the classic abuse target ("SMS pumping"), so, in this order:
 
@@ -22,10 +22,9 @@ import logging
 import re
 from typing import Any
 
-from bff.clients.idaas import Device, IdaasError
-from bff.errors import BadRequest, NoPendingBind
+from bff.errors import BadRequest, IdaasError, NoPendingBind
 from bff.flows import BIND_STATUSES
-from bff.identity import Caller
+from bff.models import Caller, Device
 from bff.observability import note_outcome
 from bff.ratelimit import destination_key
 from bff.services import Services
@@ -33,13 +32,6 @@ from bff.services import Services
 audit = logging.getLogger("bff.audit")
 
 ROUTE = "verification_codes"  # the rate limiter's name for this endpoint
-# (channel, purpose) -> the IDaaS code ``type`` (IDAAS.md §3.6)
-CODE_TYPES = {
-    ("sms", "bind"): "BIND_MOBILE_SMS",
-    ("sms", "register"): "REGISTER_SMS",
-    ("email", "bind"): "BIND_EMAIL_EMS",
-    ("email", "register"): "REGISTER_EMS",
-}
 _MOBILE = re.compile(r"^(\+\d{1,4}-)(\d+)$")
 
 
@@ -94,7 +86,7 @@ def send_verification_code(
         # The destination is counted only once the slider is solved: nobody can spend a
         # victim's per-number budget (and lock them out) without solving sliders.
         svc.limiter.check(ROUTE, [("destination", destination_key(to))], limits, fail_open=False)
-        svc.idaas.send_code(channel, to, CODE_TYPES[channel, purpose], captcha_token, device)
+        svc.idaas.send_code(channel, purpose, to, captcha_token, device)
     except IdaasError as exc:
         audit.info("verification code refused", extra={**where, "error_code": exc.code})
         raise

@@ -16,12 +16,8 @@ import requests
 from circuitbreaker import CircuitBreaker  # type: ignore[import-untyped]
 from requests.adapters import HTTPAdapter
 
-from bff.errors import UpstreamError, upstream_error
+from bff.errors import BAD_RESPONSE, TIMEOUT, UNAVAILABLE, UpstreamError, upstream_error
 from bff.observability import record_upstream
-
-BAD = "BFF.UPSTREAM_BAD_RESPONSE"
-TIMEOUT = "BFF.UPSTREAM_TIMEOUT"
-UNAVAILABLE = "BFF.UPSTREAM_UNAVAILABLE"
 
 
 @dataclass(frozen=True)
@@ -91,7 +87,9 @@ class Upstream:
             outcome = "ok" if answer.status < 400 else "client_error"
             return answer
         except UpstreamError as exc:
-            outcome = {BAD: "bad_response", TIMEOUT: "timeout"}.get(exc.code, "unavailable")
+            outcome = {BAD_RESPONSE: "bad_response", TIMEOUT: "timeout"}.get(
+                exc.code, "unavailable"
+            )
             raise
         finally:
             record_upstream(self.name, outcome, time.perf_counter() - started)
@@ -119,15 +117,15 @@ class Upstream:
         except requests.Timeout as exc:  # read timeout: the upstream may have acted
             raise upstream_error(504, TIMEOUT) from exc
         except (requests.RequestException, UnicodeError, ValueError) as exc:  # chunking, encoding
-            raise upstream_error(502, BAD) from exc
+            raise upstream_error(502, BAD_RESPONSE) from exc
         if resp.status_code >= 500 or resp.status_code < 200 or 300 <= resp.status_code < 400:
-            raise upstream_error(502, BAD)
+            raise upstream_error(502, BAD_RESPONSE)
         if not resp.content and resp.status_code < 300:
             return Answer(resp.status_code, None)
         try:
             return Answer(resp.status_code, resp.json())
         except (ValueError, RecursionError) as exc:  # non-JSON (an HTML page, garbage), too deep
-            raise upstream_error(502, BAD) from exc
+            raise upstream_error(502, BAD_RESPONSE) from exc
 
 
 def _is_failure(exc_type: type[BaseException], exc: BaseException | None) -> bool:

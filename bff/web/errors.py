@@ -1,0 +1,78 @@
+"""Every error, ours or Flask's, answered with the one envelope (the classes live in bff.errors)."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from bff.errors import HTTP_CODES, INTERNAL, BffError
+from bff.observability import current_request, note_outcome
+
+log = logging.getLogger("bff.errors")
+
+
+def envelope(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    errors: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Response:
+    """The one error shape: ``{"error_code", "error_msg", "request_id"}`` (+ ``errors``)."""
+    record = current_request()
+    body: dict[str, Any] = {
+        "error_code": code,
+        "error_msg": message,
+        "request_id": record.request_id if record is not None else "",
+    }
+    if errors:
+        body["errors"] = errors
+    body.update(extra or {})
+    note_outcome(code)
+    resp = jsonify(body)
+    resp.status_code = status
+    resp.headers.update(headers or {})
+    return resp
+
+
+def _from_bff(exc: BffError) -> Response:
+    return envelope(exc.status, exc.code, exc.message, errors=exc.errors, headers=exc.headers)
+
+
+def _from_validation(exc: ValidationError) -> Response:
+    messages = exc.normalized_messages()  # type: ignore[no-untyped-call]
+    return envelope(400, "BFF.VALIDATION", "the request is invalid", errors=messages)
+
+
+def _from_http(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    if status not in HTTP_CODES:  # an HTTP status we never meant to answer: treat as internal
+        return envelope(500, *INTERNAL)
+    code, message = HTTP_CODES[status]
+    allow = getattr(exc, "valid_methods", None)
+    return envelope(status, code, message, headers={"Allow": ", ".join(allow)} if allow else None)
+
+
+def _internal(exc: Exception) -> Response:
+    # No stack trace and no exception message in the log (a message may quote a token or a URL
+    # with a secret): the type and where it was raised, joined by the request_id.
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else None
+    log.error("unhandled error", extra={"error_type": type(exc).__name__, "where": where})
+    return envelope(500, *INTERNAL)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Route every error, ours or Flask's, through the one envelope."""
+    app.register_error_handler(BffError, _from_bff)
+    app.register_error_handler(ValidationError, _from_validation)
+    app.register_error_handler(HTTPException, _from_http)
+    app.register_error_handler(Exception, _internal)

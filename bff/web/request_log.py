@@ -1,0 +1,68 @@
+"""The request id, the one JSON log line per request and the request metrics."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from flask import Flask, Response, request
+
+from bff.observability import (
+    REQUEST_DURATION,
+    REQUESTS,
+    begin_request,
+    current_request,
+    end_request,
+)
+
+log = logging.getLogger("bff.request")
+
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+def _route() -> str:
+    rule = request.url_rule
+    return rule.rule if rule is not None else "unmatched"  # no raw paths: bounded labels
+
+
+def _start() -> None:
+    offered = request.headers.get("X-Request-ID", "")
+    begin_request(offered if _SANE_REQUEST_ID.match(offered) else uuid.uuid4().hex)
+
+
+def _finish(resp: Response) -> Response:
+    record = current_request()
+    if record is None:  # a request that failed before _start ran
+        record = begin_request(uuid.uuid4().hex)
+    resp.headers["X-Request-ID"] = record.request_id
+    elapsed = time.perf_counter() - record.started
+    route = _route()
+    REQUESTS.labels(route, str(resp.status_code)).inc()
+    REQUEST_DURATION.labels(route).observe(elapsed)
+    log.info(
+        "request",
+        extra={
+            "request_id": record.request_id,
+            "method": request.method,
+            "route": route,
+            "status": resp.status_code,
+            "duration_ms": round(elapsed * 1000, 2),
+            "upstream_ms": round(record.upstream_ms, 2),
+            "outcome": record.outcome,
+            "openid_hash": record.openid_hash,
+        },
+    )
+    return resp
+
+
+def _teardown(exc: BaseException | None) -> None:
+    end_request()  # this thread (or greenlet) may serve another request next
+
+
+def register_request_hooks(app: Flask) -> None:
+    """First of all hooks: later logs and errors carry the request_id."""
+    app.before_request(_start)
+    app.after_request(_finish)
+    app.teardown_request(_teardown)

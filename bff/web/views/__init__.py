@@ -1,0 +1,7 @@
+"""The endpoints, one module per part of the API; importing this package declares them all."""
+
+from __future__ import annotations
+
+from bff.web.views import bind, ops, session, signin
+
+BLUEPRINTS = (signin.bp, bind.bp, session.bp, ops.bp)

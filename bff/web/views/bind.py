@@ -1,0 +1,104 @@
+"""Finishing a first sign-in: the bind and register routes, the slider and verification codes.
+
+Every bind and register route spends the pending state token through one flow
+(``flows.bind``): a view names the IDaaS route, the IDaaS client knows its path and body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+from marshmallow import Schema
+
+from bff import flows, verification_codes
+from bff.models import Caller
+from bff.services import Services
+from bff.web.identity import current_device, optional_device
+from bff.web.operations import Api, View, require_caller
+from bff.web.schemas import (
+    BindUsernamePasswordRequest,
+    CaptchaResponse,
+    LoginResponse,
+    PhoneCodeRequest,
+    VerificationBindRequest,
+    VerificationCodesRequest,
+)
+
+bp = Blueprint("bind", __name__, url_prefix="/api/v1")
+api = Api(bp, "bind")
+
+# Our path, its body, the IDaaS route it spends the pending state token on, the summary.
+BIND_ROUTES: list[tuple[str, type[Schema], str, str]] = [
+    (
+        "/bind/username-password",
+        BindUsernamePasswordRequest,
+        "username-password",
+        "Bind the WeChat account to an IDaaS account with its username and password",
+    ),
+    (
+        "/bind/wechat-phone",
+        PhoneCodeRequest,
+        "wechat-phone",
+        "Bind the WeChat account to the IDaaS account of the WeChat phone number",
+    ),
+    (
+        "/bind/verification-code",
+        VerificationBindRequest,
+        "verification-code",
+        "Bind the WeChat account to the IDaaS account of a code-verified mobile or e-mail",
+    ),
+    (
+        "/register/wechat-phone",
+        PhoneCodeRequest,
+        "register-wechat-phone",
+        "Bind the WeChat account to the WeChat phone number's account, creating it if needed",
+    ),
+    (
+        "/register/verification-code",
+        VerificationBindRequest,
+        "register-verification-code",
+        "Bind the WeChat account to a code-verified mobile or e-mail, creating the account if new",
+    ),
+]
+
+
+def _bind_view(path: str, route: str) -> View:
+    def view(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
+        device = current_device()
+        return flows.bind(svc, require_caller(caller), route, body, device)
+
+    view.__name__ = path.strip("/").replace("/", "_").replace("-", "_")  # bind_wechat_phone
+    return view
+
+
+for _path, _schema, _route, _summary in BIND_ROUTES:
+    api.operation("POST", _path, _summary, request=_schema, response=LoginResponse)(
+        _bind_view(_path, _route)
+    )
+
+
+@api.operation(
+    "GET",
+    "/captcha",
+    "A slider captcha for POST /verification-codes (null fields left out)",
+    response=CaptchaResponse,
+    errors=(400, 401, 429, 502, 503, 504),
+    device_required=False,
+)
+def captcha(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
+    # Needs only auth: the device headers are forwarded when present and the IDaaS judges them
+    # (a tenant that wants them answers its own 400 COMMON.1003, passed on).
+    return flows.captcha(svc, require_caller(caller), optional_device())
+
+
+@api.operation(
+    "POST",
+    "/verification-codes",
+    "Verify the slider and send an SMS or e-mail code for the pending bind",
+    request=VerificationCodesRequest,
+    status=204,
+)
+def send_verification_code(svc: Services, caller: Caller | None, body: Any) -> None:
+    device = current_device()  # checked before anything is counted or sent
+    verification_codes.send_verification_code(svc, require_caller(caller), body, device)

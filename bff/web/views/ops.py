@@ -1,0 +1,59 @@
+"""For operators and tools: liveness, readiness, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+
+from bff import flows
+from bff.errors import NOT_READY
+from bff.observability import metrics_text
+from bff.services import Services
+from bff.web.errors import envelope
+from bff.web.openapi import openapi_document
+from bff.web.operations import Api
+from bff.web.schemas import HealthResponse
+
+bp = Blueprint("ops", __name__)
+api = Api(bp, "operations")
+
+
+@api.operation(
+    "GET",
+    "/healthz",
+    "200 while the process serves",
+    response=HealthResponse,
+    auth=False,
+    errors=(),
+)
+def healthz(svc: Services, caller: Any, body: Any) -> dict[str, Any]:
+    return {"status": "ok"}
+
+
+@api.operation(
+    "GET",
+    "/readyz",
+    "200 when every dependency answers, else 503 naming the failing checks",
+    response=HealthResponse,
+    auth=False,
+    errors=(503,),
+)
+def readyz(svc: Services, caller: Any, body: Any) -> Response:
+    checks = flows.readiness(svc)
+    failing = sorted(name for name, state in checks.items() if state != "ok")
+    if not failing:
+        return jsonify({"status": "ok", "checks": checks})
+    message = "not ready: " + ", ".join(failing)
+    return envelope(503, NOT_READY, message, extra={"checks": checks})
+
+
+@api.operation("GET", "/metrics", "Prometheus text format", auth=False, errors=())
+def metrics(svc: Services, caller: Any, body: Any) -> Response:
+    text, content_type = metrics_text()
+    return Response(text, mimetype=content_type)
+
+
+@api.operation("GET", "/openapi.json", "This document", auth=False, errors=())
+def openapi_json(svc: Services, caller: Any, body: Any) -> Response:
+    return jsonify(openapi_document(svc.settings.gateway_secret_header))

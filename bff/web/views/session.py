@@ -1,0 +1,50 @@
+"""The cached session: a fresh id_token from it, whether it is active, and logout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+
+from bff import flows
+from bff.models import Caller
+from bff.services import Services
+from bff.web.identity import current_device
+from bff.web.operations import Api, require_caller
+from bff.web.schemas import EmptyRequest, RefreshResponse, SessionStatusResponse
+
+bp = Blueprint("session", __name__, url_prefix="/api/v1")
+api = Api(bp, "session")
+
+
+@api.operation(
+    "POST",
+    "/session/refresh",
+    "A fresh id_token from the server-held session",
+    request=EmptyRequest,
+    response=RefreshResponse,
+)
+def refresh(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
+    return flows.refresh(svc, require_caller(caller), current_device())
+
+
+@api.operation(
+    "GET",
+    "/session",
+    "Whether the caller has an active session",
+    response=SessionStatusResponse,
+    errors=(401, 503),
+)
+def session_status(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
+    return flows.session_status(svc, require_caller(caller))
+
+
+@api.operation(
+    "DELETE",
+    "/session",
+    "Log out: forget the session, the pending bind and the handle",
+    status=204,
+    errors=(401, 409, 503),
+)
+def logout(svc: Services, caller: Caller | None, body: Any) -> None:
+    flows.logout(svc, require_caller(caller))

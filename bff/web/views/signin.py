@@ -1,0 +1,72 @@
+"""Signing in: a handle for a wx.login code, then login with WeChat or with the phone number.
+
+Each view: the declared body (loaded by the registry) → the device headers → a flow.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+
+from bff import flows
+from bff.errors import NotFound
+from bff.models import Caller
+from bff.services import Services
+from bff.web.identity import client_ip, current_device
+from bff.web.operations import Api, require_caller
+from bff.web.schemas import (
+    LoginRequest,
+    LoginResponse,
+    PhoneCodeRequest,
+    WechatSessionRequest,
+    WechatSessionResponse,
+)
+
+bp = Blueprint("signin", __name__, url_prefix="/api/v1")
+api = Api(bp, "sign-in")
+
+
+def _wechat_mode_only(svc: Services) -> None:
+    """``wechat/session`` exists in IDENTITY_SOURCE=wechat only: 404, whatever the body."""
+    if svc.settings.identity_source != "wechat":
+        raise NotFound()
+
+
+@api.operation(
+    "POST",
+    "/wechat/session",
+    "Exchange a wx.login code for an opaque handle (IDENTITY_SOURCE=wechat)",
+    request=WechatSessionRequest,
+    response=WechatSessionResponse,
+    status=201,
+    auth=False,
+    errors=(400, 404, 413, 415, 429, 502, 503, 504),
+    guard=_wechat_mode_only,
+)
+def wechat_session(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
+    return flows.open_wechat_session(svc, body["wx_code"], client_ip())
+
+
+@api.operation(
+    "POST",
+    "/login",
+    "Log in with a fresh wx.login code",
+    request=LoginRequest,
+    response=LoginResponse,
+)
+def login(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
+    device = current_device()
+    return flows.login(svc, require_caller(caller), body["code"], device)
+
+
+@api.operation(
+    "POST",
+    "/login/phone",
+    "Log in with the WeChat phone-number button's code",
+    request=PhoneCodeRequest,
+    response=LoginResponse,
+)
+def login_phone(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
+    device = current_device()
+    return flows.login_with_phone(svc, require_caller(caller), body["phone_code"], device)
