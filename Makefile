@@ -21,11 +21,14 @@ run: install  ## dev mode: simulators + in-process Redis, prints a walk-through
 
 test: install  ## the suite against the local Redis server, with branch coverage
 	$(BIN)/pytest --cov --cov-report=term
+	@echo "simulators (reported apart, not gated):"
+	@$(BIN)/coverage report --include='bff/simulators/*' --omit='none/*' --fail-under=0
 
-lint: install  ## ruff, mypy and hadolint
+lint: install  ## ruff, mypy, the layer rule (import-linter) and hadolint
 	$(BIN)/ruff check bff tests config bench
 	$(BIN)/ruff format --check bff tests config bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile
 
 typecheck: install  ## mypy --strict

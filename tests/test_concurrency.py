@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from tests.conftest import PASSWORD, AuthActions
+from tests.support.app import PASSWORD, AuthActions
 
 BIND = "/api/v2/sdk/social/username-password-bind"
 

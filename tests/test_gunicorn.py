@@ -9,8 +9,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,72 +16,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import CLIENT_ID, DEVICE, PASSWORD, REDIS_URL
-from tests.redis_proc import free_port
+from tests.support.app import CLIENT_ID, DEVICE, PASSWORD, REDIS_URL
+from tests.support.gunicorn import Gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class Gunicorn:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "GUNICORN_BIND": f"127.0.0.1:{self.port}",
-            "GUNICORN_WORKERS": "2",
-            "GUNICORN_THREADS": "4",
-            "PROMETHEUS_MULTIPROC_DIR": str(log_path.parent / "metrics"),
-            **env,
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Gunicorn:
-        gunicorn = str(Path(sys.executable).parent / "gunicorn")
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                [gunicorn, "-c", "config/gunicorn.conf.py", "bff:create_app()"],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            self._wait_healthy()
-        except BaseException:
-            self.stop()  # never leave a server behind, whatever went wrong
-            raise
-        return self
-
-    def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(self.base + "/healthz", timeout=5).status_code == 200:
-                    return
-            except requests.RequestException:  # not listening yet, or a worker still booting
-                time.sleep(0.1)
-        raise RuntimeError("gunicorn did not start:\n" + self.log_path.read_text())
-
-    def worker_pids(self) -> list[int]:
-        assert self.proc is not None
-        out = subprocess.run(
-            ["ps", "-o", "pid=", "--ppid", str(self.proc.pid)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        return [int(p) for p in out.stdout.split()]
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import AuthActions
+from tests.support.app import AuthActions
 
 BAD_MODES = [
     "expired",

@@ -17,8 +17,8 @@ import pytest
 import requests
 import yaml
 
-from tests.conftest import CLIENT_ID, REDIS_URL
-from tests.redis_proc import free_port
+from tests.support.app import CLIENT_ID, REDIS_URL
+from tests.support.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = (ROOT / "Dockerfile").read_text()

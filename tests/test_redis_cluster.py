@@ -8,8 +8,8 @@ import shutil
 import pytest
 import redis
 
-from tests.conftest import AuthActions
-from tests.redis_proc import RedisClusterProcesses
+from tests.support.app import AuthActions
+from tests.support.processes import RedisClusterProcesses
 
 pytestmark = pytest.mark.skipif(not shutil.which("redis-cli"), reason="redis-cli is not installed")
 

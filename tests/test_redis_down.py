@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from tests.conftest import AuthActions
-from tests.redis_proc import RedisProcess
+from tests.support.app import AuthActions
+from tests.support.processes import RedisProcess
 
 BIND = "/api/v2/sdk/social/username-password-bind"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.security.stats import FIGURES
+from tests.support.figures import FIGURES
 
 LINES = [
     (

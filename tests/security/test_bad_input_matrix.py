@@ -13,14 +13,9 @@ import pytest
 import requests
 
 from bff.flows import handle_digest
-from tests.conftest import DEVICE, REDIS_URL, AuthActions
-from tests.security.servers import (
-    assert_envelope,
-    gunicorn_env,
-    raw_request,
-    start_gunicorn,
-    status_of,
-)
+from tests.support.app import DEVICE, REDIS_URL, AuthActions
+from tests.support.gunicorn import gunicorn_env, start_gunicorn
+from tests.support.http import assert_envelope, raw_request, status_of
 
 # Every operation with a body, a valid body, and the string field the mutations aim at.
 BODY_ROUTES = {

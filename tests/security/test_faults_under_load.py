@@ -26,10 +26,11 @@ import pytest
 import redis as redis_lib
 import requests
 
-from tests.conftest import DEVICE, PASSWORD
-from tests.redis_proc import RedisProcess
-from tests.security.servers import ENVELOPE, gunicorn_env, start_gunicorn
-from tests.security.stats import FIGURES
+from tests.support.app import DEVICE, PASSWORD
+from tests.support.figures import FIGURES
+from tests.support.gunicorn import gunicorn_env, start_gunicorn
+from tests.support.http import ENVELOPE
+from tests.support.processes import RedisProcess
 
 FLOWS = 240
 CONCURRENCY = 24

@@ -19,9 +19,9 @@ from schemathesis.specs.openapi.checks import missing_required_header, positive_
 
 import bff.web.views  # noqa: F401  (declares every operation)
 from bff.web.openapi import openapi_document
-from tests.conftest import AuthActions
-from tests.redis_proc import free_port
-from tests.security.stats import FIGURES
+from tests.support.app import AuthActions
+from tests.support.figures import FIGURES
+from tests.support.processes import free_port
 
 MAX_EXAMPLES = 30
 

@@ -13,11 +13,11 @@ import secrets
 
 import requests
 
-from tests.conftest import DEVICE, GATEWAY_SECRET, PASSWORD, REDIS_URL, AuthActions
-from tests.redis_proc import free_port
-from tests.security.servers import gunicorn_env, start_gunicorn
-from tests.security.stats import FIGURES
-from tests.views.signin_helpers import code_sent_to, pending, send_code, solve_captcha
+from tests.support.app import DEVICE, GATEWAY_SECRET, PASSWORD, REDIS_URL, AuthActions
+from tests.support.figures import FIGURES
+from tests.support.gunicorn import gunicorn_env, start_gunicorn
+from tests.support.processes import free_port
+from tests.support.signin import code_sent_to, pending, send_code, solve_captcha
 
 WRONG_PASSWORDS = ["Wr0ng-" + secrets.token_hex(6), "Almost-" + PASSWORD]
 LOG_HASH_KEY = "log-hash-key-" + secrets.token_hex(8)

@@ -15,8 +15,8 @@ import secrets
 import pytest
 
 from bff.web import identity
-from tests.conftest import CLIENT_ID, DEVICE, GATEWAY_SECRET, PASSWORD, AuthActions, last_call
-from tests.security.servers import assert_envelope
+from tests.support.app import CLIENT_ID, DEVICE, GATEWAY_SECRET, PASSWORD, AuthActions, last_call
+from tests.support.http import assert_envelope
 
 LOGIN = "/api/v2/sdk/login/wechat-miniprogram"
 BIND = "/api/v2/sdk/social/username-password-bind"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -23,12 +22,3 @@ def wx() -> Iterator[WeChatSimulator]:
 def idp_server(wx: WeChatSimulator) -> Iterator[IdaasSimulator]:
     with IdaasSimulator(CLIENT, wechat_base_url=wx.base_url) as sim:
         yield sim
-
-
-def reap(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a simulator started as a command (by its pid) and close its pipe."""
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
-    if proc.stdout is not None:
-        proc.stdout.close()

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from bff.simulators import IdaasSimulator, WeChatSimulator
-from tests.simulators.conftest import reap
+from tests.support.processes import reap
 
 TIMEOUT = 5
 CLIENT = "test-client"

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from bff.simulators import FAULT_KINDS, SimServer, WeChatSimulator
-from tests.simulators.conftest import reap
+from tests.support.processes import reap
 
 TIMEOUT = 5
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -8,9 +8,9 @@ import secrets
 import pytest
 import redis as redis_lib
 
-from tests.conftest import CLIENT_ID, DEVICE, PASSWORD, AuthActions, last_call
-from tests.redis_proc import RedisProcess
-from tests.views.signin_helpers import (
+from tests.support.app import CLIENT_ID, DEVICE, PASSWORD, AuthActions, last_call
+from tests.support.processes import RedisProcess
+from tests.support.signin import (
     ALICE_EMAIL,
     ALICE_MOBILE,
     CAPTCHA_VERIFY,

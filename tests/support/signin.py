@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from tests.conftest import AuthActions
+from tests.support.app import AuthActions
 
 ALICE_MOBILE = "+86-13800000000"  # conftest's alice
 ALICE_EMAIL = "alice@example.com"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import DEVICE, PASSWORD
+from tests.support.app import DEVICE, PASSWORD
 
 BIND_URL = "/api/v1/bind/username-password"
 GOOD = {"user_name": "alice", "password": PASSWORD}

@@ -31,4 +31,3 @@ def test_mask_destination(to, masked):
 @pytest.mark.parametrize("to", [to for to, _ in MASKED if to])
 def test_the_masked_form_never_holds_the_whole_destination(to):
     assert to not in mask_destination(to)
-

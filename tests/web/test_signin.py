@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from tests.conftest import CLIENT_ID, DEVICE, assert_signed_in, last_call
-from tests.views.signin_helpers import (
+from tests.support.app import CLIENT_ID, DEVICE, assert_signed_in, last_call
+from tests.support.signin import (
     ALICE_EMAIL,
     ALICE_MOBILE,
     PHONE_LOGIN,

@@ -1,4 +1,4 @@
-"""A throwaway redis-server on a spare loopback port, for tests that kill and restart Redis.
+"""Processes the tests start themselves: redis-servers on spare loopback ports, simulator commands.
 
 Only the processes started here are stopped, by pid.
 """
@@ -135,3 +135,12 @@ class RedisClusterProcesses:
     def close(self) -> None:
         for node in self.nodes:
             node.close()
+
+
+def reap(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a simulator started as a command (by its pid) and close its pipe."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()

@@ -1,37 +1,11 @@
-"""Helpers of the security suite: a gunicorn-served bff, raw HTTP over a socket, the envelope."""
+"""HTTP as no client library sends it (raw bytes over a socket), and the one error envelope."""
 
 from __future__ import annotations
 
 import socket
-from pathlib import Path
 from typing import Any
 
-from tests.conftest import CLIENT_ID
-from tests.test_gunicorn import Gunicorn
-
 ENVELOPE = {"error_code", "error_msg", "request_id"}
-
-
-def gunicorn_env(idaas: Any, wechat: Any, redis_url: str, prefix: str, **extra: str) -> dict:
-    return {
-        "BFF_ENV": "production",
-        "IDAAS_BASE_URL": idaas.base_url,
-        "IDAAS_CLIENT_ID": CLIENT_ID,
-        "REDIS_URL": redis_url,
-        "REDIS_KEY_PREFIX": prefix,
-        "WECHAT_APPID": "wx-sim-appid",
-        "WECHAT_SECRET": "wx-sim-secret",
-        "WECHAT_API_BASE": wechat.base_url,
-        "LOG_LEVEL": "DEBUG",
-        "RATE_LIMIT_LOGIN": "100000/minute",
-        "RATE_LIMIT_BIND": "100000/minute",
-        "RATE_LIMIT_CODES": "100000/minute",
-        **extra,
-    }
-
-
-def start_gunicorn(log_dir: Path, env: dict[str, str]) -> Gunicorn:
-    return Gunicorn(env, log_dir / "server.log").start()
 
 
 def raw_request(port: int, head: list[bytes], body: bytes = b"", timeout: float = 10) -> bytes:

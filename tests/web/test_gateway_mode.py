@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import DEVICE, GATEWAY_SECRET, PASSWORD, last_call
+from tests.support.app import DEVICE, GATEWAY_SECRET, PASSWORD, last_call
 
 LOGIN = "/api/v2/sdk/login/wechat-miniprogram"
 

@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 
-from tests.conftest import CLIENT_ID, DEVICE, PASSWORD, assert_signed_in, last_call
+from tests.support.app import CLIENT_ID, DEVICE, PASSWORD, assert_signed_in, last_call
 
 LOGIN = "/api/v2/sdk/login/wechat-miniprogram"
 BIND = "/api/v2/sdk/social/username-password-bind"

@@ -7,9 +7,9 @@ import re
 import pytest
 import requests
 
-from tests.conftest import CLIENT_ID, DEVICE, GATEWAY_SECRET, PASSWORD, REDIS_URL, AuthActions
-from tests.redis_proc import RedisProcess
-from tests.test_gunicorn import Gunicorn
+from tests.support.app import CLIENT_ID, DEVICE, GATEWAY_SECRET, PASSWORD, REDIS_URL, AuthActions
+from tests.support.gunicorn import Gunicorn
+from tests.support.processes import RedisProcess
 
 
 def _assert_limited(resp):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.conftest import CLIENT_ID, DEVICE, last_call
-from tests.views.signin_helpers import CAPTCHA, ROUTES, calls
+from tests.support.app import CLIENT_ID, DEVICE, last_call
+from tests.support.signin import CAPTCHA, ROUTES, calls
 
 
 def _error(resp, status, code):
