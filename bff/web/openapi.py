@@ -8,7 +8,7 @@ from typing import Any
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
-from bff import __version__
+from bff.version import __version__
 from bff.web.operations import OPERATIONS
 from bff.web.schemas import TEXT_PATTERN, ErrorResponse
 
