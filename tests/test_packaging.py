@@ -121,12 +121,12 @@ def _install_and_run(tmp_path: Path, idaas_server, wechat_server, key_prefix) ->
         cmd, cwd=app_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         status = None
         while time.monotonic() < deadline and status != 200:
             try:
-                status = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code
-            except requests.ConnectionError:
+                status = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code
+            except requests.RequestException:  # not listening yet, or a worker still booting
                 time.sleep(0.2)
         assert status == 200, proc.stdout.read1().decode() if proc.poll() is not None else ""
         assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
