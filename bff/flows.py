@@ -41,12 +41,19 @@ def _now() -> int:
     return int(time.time())
 
 
-def _openid_lock(svc: Services, caller: Caller) -> AbstractContextManager[None]:
+# How long a request waits for another request of the same user to release the openid lock:
+# login and bind about a second (a double tap), refresh and logout not at all. Either way the
+# answer is then 409 BFF.REQUEST_IN_PROGRESS with Retry-After: no worker waits on one user.
+SPEND_WAIT_S = 1.0
+NO_WAIT = 0.0
+
+
+def _openid_lock(svc: Services, caller: Caller, wait_s: float) -> AbstractContextManager[None]:
     """The caller's openid lock. The lease outlives what one holder can do: the IDaaS call, a
-    JWKS fetch (each bounded by connect + read) and a few Redis calls; a lease lost anyway is
-    logged and counted (``bff_lock_leases_lost_total``). The wait covers one holder's call."""
+    JWKS fetch (each under one overall deadline of connect + read) and a few Redis calls; a
+    lease lost anyway is logged and counted (``bff_lock_leases_lost_total``)."""
     upstream = svc.settings.idaas_connect_timeout_s + svc.settings.idaas_read_timeout_s
-    return svc.store.openid_lock(caller.openid, lease_s=2 * upstream + 15.0, wait_s=upstream + 2.0)
+    return svc.store.openid_lock(caller.openid, lease_s=2 * upstream + 15.0, wait_s=wait_s)
 
 
 def new_handle() -> tuple[str, str]:
@@ -68,6 +75,13 @@ def _limit(
     if openid is not None:
         scopes.append(("openid", openid))
     svc.limiter.check(route, scopes, limits, fail_open=True)
+
+
+def _limit_session(svc: Services, caller: Caller) -> None:
+    """Refresh, session status and logout share one budget per openid (fails open)."""
+    svc.limiter.check(
+        "session", [("openid", caller.openid)], svc.settings.rate_limit_session, fail_open=True
+    )
 
 
 def open_wechat_session(svc: Services, wx_code: str, ip: str | None) -> dict[str, Any]:
@@ -102,7 +116,7 @@ def _login(
     svc: Services, caller: Caller, device: Device, call: Callable[[], dict[str, Any]]
 ) -> dict[str, Any]:
     _limit(svc, "login", svc.settings.rate_limit_login, device.ip, caller.openid)
-    with _openid_lock(svc, caller):  # the outcome is settled under the openid lock
+    with _openid_lock(svc, caller, SPEND_WAIT_S):  # the outcome is settled under the lock
         return _settle(svc, caller, call(), spent_pending=False)
 
 
@@ -111,7 +125,7 @@ def bind(
 ) -> dict[str, Any]:
     """Spend the pending state token on the IDaaS ``route``; one request per openid at a time."""
     _limit(svc, "bind", svc.settings.rate_limit_bind, device.ip, caller.openid)
-    with _openid_lock(svc, caller):
+    with _openid_lock(svc, caller, SPEND_WAIT_S):
         pending = svc.store.load_pending(caller.openid)  # re-read under the lock
         if pending is None:
             raise NoPendingBind()
@@ -184,7 +198,8 @@ def refresh(svc: Services, caller: Caller, device: Device) -> dict[str, Any]:
     Under the openid lock: two refreshes racing over a rotating token would otherwise send the
     old token second, get "expired", and log the user out.
     """
-    with _openid_lock(svc, caller):
+    _limit_session(svc, caller)
+    with _openid_lock(svc, caller, NO_WAIT):
         session = svc.store.load_session(caller.openid)
         if session is None:
             raise SessionExpired()
@@ -209,6 +224,7 @@ def refresh(svc: Services, caller: Caller, device: Device) -> dict[str, Any]:
 
 
 def session_status(svc: Services, caller: Caller) -> dict[str, Any]:
+    _limit_session(svc, caller)
     session = svc.store.load_session(caller.openid)
     remaining = session.expire_at - _now() if session else 0
     if session is None or remaining <= 0:
@@ -217,11 +233,13 @@ def session_status(svc: Services, caller: Caller) -> dict[str, Any]:
 
 
 def logout(svc: Services, caller: Caller) -> None:
-    """Forget the session, the pending bind and the handle (the IdP offers no revocation).
+    """Forget the session, the pending bind and every handle of the user (the IdP offers no
+    revocation: its session token simply expires, held by no one).
 
     Under the openid lock, so a login or bind in flight cannot write the session back after.
     """
-    with _openid_lock(svc, caller):
+    _limit_session(svc, caller)
+    with _openid_lock(svc, caller, NO_WAIT):
         svc.store.forget(caller.openid, caller.handle_sha256)
     note_outcome("LOGGED_OUT")
 

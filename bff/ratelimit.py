@@ -26,7 +26,7 @@ from bff.observability import RATE_LIMITER_FAIL_OPEN, SESSION_STORE_ERRORS
 from bff.settings import RateLimits, Settings
 
 log = logging.getLogger("bff.ratelimit")
-_MOBILE = re.compile(r"^\+(\d{1,4})-(\d+)$")
+_MOBILE = re.compile(r"^\+([0-9]{1,4})-([0-9]+)$")  # ASCII digits only
 
 
 def limits_storage(settings: Settings) -> Storage:

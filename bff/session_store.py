@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -85,10 +86,25 @@ class SessionStore:
     # -- handles (wechat identity mode)
 
     def save_handle(self, handle_sha256: str, who: WechatIdentity) -> None:
+        """Store the handle and list it in the openid's handle index, in one round trip.
+
+        The index (``{prefix}:handles:{openid}``, a sorted set of handle digests scored by when
+        each expires) is what lets logout end every handle of the user; expired entries are
+        pruned here, so it stays as small as the user's live handles.
+        """
+        now = int(time.time())
+        index = self._key("handles", who.openid)
         with _fail_closed("save_handle"):
-            self._redis.set(
-                self._key("handle", handle_sha256), json.dumps(asdict(who)), ex=self._handle_ttl_s
-            )
+            with self._redis.pipeline(transaction=False) as pipe:  # keys on several slots
+                pipe.set(
+                    self._key("handle", handle_sha256),
+                    json.dumps(asdict(who)),
+                    ex=self._handle_ttl_s,
+                )
+                pipe.zadd(index, {handle_sha256: now + self._handle_ttl_s})
+                pipe.zremrangebyscore(index, "-inf", now)
+                pipe.expire(index, self._handle_ttl_s)
+                pipe.execute()
 
     def load_handle(self, handle_sha256: str) -> WechatIdentity | None:
         with _fail_closed("load_handle"):
@@ -172,14 +188,24 @@ class SessionStore:
 
     # -- logout
 
-    def forget(self, openid: str, handle_sha256: str | None) -> None:
-        """Delete the session, the pending bind and (in wechat mode) the handle."""
+    def forget(self, openid: str, handle_sha256: str | None = None) -> None:
+        """Delete the session, the pending bind and every handle of the openid (logout).
+
+        Two round trips: read the handle index, then delete everything it names with the
+        session, the pending bind and the index itself. Fails closed: a 503 means the caller
+        must log out again, never a 204 with a handle left working.
+        """
+        index = self._key("handles", openid)
         with _fail_closed("forget"):
+            digests = set(self._redis.zrange(index, 0, -1))  # type: ignore[arg-type]
+            if handle_sha256:
+                digests.add(handle_sha256)  # a handle issued before the index existed
             with self._redis.pipeline(transaction=False) as pipe:
                 pipe.delete(self._key("session", openid))
                 pipe.delete(self._key("pending", openid))
-                if handle_sha256:
-                    pipe.delete(self._key("handle", handle_sha256))
+                pipe.delete(index)
+                for digest in sorted(digests):  # one DEL each: they sit on different slots
+                    pipe.delete(self._key("handle", digest))
                 pipe.execute()
 
     def ttl(self, kind: str, ident: str) -> int:
@@ -193,18 +219,20 @@ class SessionStore:
     def openid_lock(self, openid: str, lease_s: float, wait_s: float) -> Iterator[None]:
         """Hold ``{prefix}:lock:{openid}`` for the body.
 
-        :raises RequestInProgress: when another request held it for longer than ``wait_s``.
+        :param wait_s: how long to wait for another holder; 0: not at all.
+        :raises RequestInProgress: (with ``Retry-After``) when another request holds it.
         """
         with _fail_closed("lock"):
             lock = self._redis.lock(
                 self._key("lock", openid),
                 timeout=lease_s,
+                sleep=0.05,
                 blocking_timeout=wait_s,
                 thread_local=False,
             )
-            acquired = lock.acquire()
+            acquired = lock.acquire(blocking=wait_s > 0)
         if not acquired:
-            raise RequestInProgress()
+            raise RequestInProgress(headers={"Retry-After": "1"})
         try:
             yield
         finally:

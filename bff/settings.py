@@ -24,6 +24,7 @@ RATE_SCOPES = {
     "RATE_LIMIT_BIND": ("openid", "ip"),
     "RATE_LIMIT_LOGIN": ("openid", "ip"),
     "RATE_LIMIT_CODES": ("destination", "openid", "ip"),
+    "RATE_LIMIT_SESSION": ("openid",),
 }
 
 # Fixed loopback ports so that `make run`'s walk-through can be pasted as printed.
@@ -182,6 +183,7 @@ class Settings:
     max_body_bytes: int = _var(_count("MAX_BODY_BYTES", 16384, minimum=64))
     rate_limit_bind: RateLimits = _var(_rate("RATE_LIMIT_BIND", "openid=5/minute ip=30/minute"))
     rate_limit_login: RateLimits = _var(_rate("RATE_LIMIT_LOGIN", "20/minute"))
+    rate_limit_session: RateLimits = _var(_rate("RATE_LIMIT_SESSION", "60/minute"))
     rate_limit_codes: RateLimits = _var(
         _rate("RATE_LIMIT_CODES", "destination=1/minute;5/hour openid=10/day ip=20/hour")
     )

@@ -32,7 +32,7 @@ from bff.services import Services
 audit = logging.getLogger("bff.audit")
 
 ROUTE = "verification_codes"  # the rate limiter's name for this endpoint
-_MOBILE = re.compile(r"^(\+\d{1,4}-)(\d+)$")
+_MOBILE = re.compile(r"^(\+[0-9]{1,4}-)([0-9]+)$")
 
 
 def mask_destination(to: str) -> str:

@@ -74,8 +74,11 @@ def test_lock_wait_is_bounded(make_app, wechat_sim, idaas_sim, redis, key_prefix
     assert auth.bind().status_code == 200
 
 
-def test_logout_waits_for_a_bind_in_flight(app, auth, idaas_sim, redis, key_prefix):
-    """A bind that answers after the logout began must not leave a session behind."""
+def test_logout_during_a_bind_never_leaves_a_session_behind(
+    app, auth, idaas_sim, redis, key_prefix
+):
+    """A logout that arrives while a bind is at the IDaaS is refused (409, retry), never a 204
+    with the bind's session written after it; the retried logout then ends the session."""
     headers = auth.pending_bind()
     idaas_sim.add_fault("latency", path=BIND, seconds=0.3)
     body = {"user_name": "alice", "password": PASSWORD}
@@ -90,7 +93,10 @@ def test_logout_waits_for_a_bind_in_flight(app, auth, idaas_sim, redis, key_pref
         return app.test_client().delete("/api/v1/session", headers=headers)
 
     bound, out = _concurrently([bind, logout])
-    assert bound.status_code == 200 and out.status_code == 204
+    assert bound.status_code == 200
+    assert out.status_code == 409 and out.json["error_code"] == "BFF.REQUEST_IN_PROGRESS"
+    assert redis.exists(f"{key_prefix}:session:{auth.openid}")  # the bind went through
+    assert app.test_client().delete("/api/v1/session", headers=headers).status_code == 204
     assert not redis.exists(f"{key_prefix}:session:{auth.openid}")
 
 
@@ -104,3 +110,47 @@ def test_audit_lines_carry_the_request_id(make_app, wechat_sim, idaas_sim, capsy
     audit = [x for x in lines if x.get("logger") == "bff.audit"]
     assert audit and audit[-1]["request_id"] == resp.headers["X-Request-ID"]
     assert audit[-1]["openid_hash"] and auth.openid not in json.dumps(lines)
+
+
+def _hold_lock(redis, key_prefix, openid, seconds=60):
+    """Another request holds the openid's lock (what a slow IDaaS call looks like)."""
+    redis.set(f"{key_prefix}:lock:{openid}", "someone-else", px=int(seconds * 1000))
+
+
+def _answered_within(call, seconds):
+    """The answer, or None if the request was still waiting after ``seconds`` (it hung)."""
+    result = []
+    thread = threading.Thread(target=lambda: result.append(call()), daemon=True)
+    thread.start()
+    thread.join(timeout=seconds)
+    return result[0] if result else None
+
+
+def test_refresh_and_logout_do_not_wait_on_a_held_lock(app, auth, redis, key_prefix):
+    """Review finding: 64 refreshes on one handle each waited 12 s on the lock, tying up
+    every worker. They answer 409 with Retry-After instead of waiting."""
+    headers = auth.signed_in()
+    _hold_lock(redis, key_prefix, auth.openid)
+    for method, path in (("POST", "/api/v1/session/refresh"), ("DELETE", "/api/v1/session")):
+        resp = _answered_within(
+            lambda m=method, p=path: app.test_client().open(p, method=m, headers=headers), 5
+        )
+        assert resp is not None, f"{method} {path} waited on the lock"
+        assert resp.status_code == 409 and resp.json["error_code"] == "BFF.REQUEST_IN_PROGRESS"
+        assert 1 <= int(resp.headers["Retry-After"]) <= 10
+
+
+def test_login_and_bind_wait_about_a_second_at_most(app, auth, redis, key_prefix):
+    headers = auth.pending_bind()
+    _hold_lock(redis, key_prefix, auth.openid)
+    body = {"user_name": "alice", "password": PASSWORD}
+    for path, payload in (
+        ("/api/v1/bind/username-password", body),
+        ("/api/v1/login", {"code": auth.wx_code()}),
+    ):
+        resp = _answered_within(
+            lambda p=path, b=payload: app.test_client().post(p, json=b, headers=headers), 5
+        )
+        assert resp is not None, f"{path} waited on the lock"
+        assert resp.status_code == 409 and resp.json["error_code"] == "BFF.REQUEST_IN_PROGRESS"
+        assert "Retry-After" in resp.headers

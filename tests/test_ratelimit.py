@@ -120,3 +120,17 @@ def test_limiter_fails_open_but_sessions_fail_closed(
         assert resp.json["error_code"] == "BFF.SESSION_STORE_UNAVAILABLE"  # the lock fails closed
     assert fail_open_count() == before + 2
     assert "letting the request through" in capsys.readouterr().out
+
+
+def test_session_routes_share_a_per_openid_limit(make_app, wechat_sim, idaas_sim):
+    """Review finding: refresh, GET and DELETE /session had no limit at all."""
+    app = make_app(RATE_LIMIT_SESSION="3/minute")
+    auth = AuthActions(app.test_client(), wechat_sim, idaas_sim)
+    headers = auth.signed_in()
+    assert auth.client.get("/api/v1/session", headers=headers).status_code == 200
+    assert auth.client.post("/api/v1/session/refresh", headers=headers).status_code == 200
+    assert auth.client.get("/api/v1/session", headers=headers).status_code == 200
+    _assert_limited(auth.client.post("/api/v1/session/refresh", headers=headers))
+    _assert_limited(auth.client.delete("/api/v1/session", headers=headers))
+    other = AuthActions(app.test_client(), wechat_sim, idaas_sim)  # another openid, same IP
+    assert other.client.get("/api/v1/session", headers=other.headers()).status_code == 200

@@ -13,7 +13,8 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-MOBILE = re.compile(r"^\+\d{1,4}-\d{5,15}$")
+# ASCII digits only: \d would take fullwidth or Arabic-Indic digits, one number spelled many ways.
+MOBILE = re.compile(r"^\+[0-9]{1,4}-[0-9]{5,15}$")
 # What _not_blank accepts, for the OpenAPI document: no control character, one non-space at least.
 TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 EMAIL_MAX = 254

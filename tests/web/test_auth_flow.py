@@ -238,3 +238,32 @@ def test_client_x_client_id_and_state_token_are_dropped(auth, idaas_sim):
     )
     assert resp.status_code == 200
     assert last_call(idaas_sim, BIND).headers["X-state-token"] == idaas_sim.state_tokens[-1]
+
+
+def test_logout_ends_every_handle_of_the_user(auth, redis, key_prefix):
+    """Review finding (high): a leaked second handle kept minting id_tokens after logout."""
+    old_headers = auth.signed_in()
+    old_handle = auth.handle
+    auth.open_session()  # the same WeChat user on a second device: a second handle
+    assert auth.client.delete("/api/v1/session", headers=auth.headers()).status_code == 204
+    auth.handle = None  # the user signs in again: a new handle, a new session (bound already)
+    assert auth.login().json["status"] == "SUCCESS"
+    for headers in (old_headers, auth.headers()):
+        resp = auth.client.post("/api/v1/session/refresh", headers=headers)
+        if headers is old_headers:
+            assert resp.status_code == 401 and resp.json["error_code"] == "BFF.UNAUTHENTICATED"
+        else:
+            assert resp.status_code == 200
+    digest = hashlib.sha256(old_handle.encode()).hexdigest()
+    assert not redis.exists(f"{key_prefix}:handle:{digest}")
+
+
+def test_handle_index_lists_the_users_handles_with_the_handle_ttl(auth, redis, key_prefix):
+    first = auth.open_session()
+    second = auth.open_session()
+    index = f"{key_prefix}:handles:{auth.openid}"
+    members = set(redis.zrange(index, 0, -1))
+    assert members == {hashlib.sha256(h.encode()).hexdigest() for h in (first, second)}
+    assert 604790 < redis.ttl(index) <= 604800
+    assert auth.client.delete("/api/v1/session", headers=auth.headers()).status_code == 204
+    assert not redis.exists(index)

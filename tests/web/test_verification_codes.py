@@ -263,7 +263,8 @@ def test_redis_down_is_503_and_no_code_is_sent(make_app, own_redis, wechat_sim, 
 @pytest.fixture
 def limiter_denied_redis(key_prefix):
     """A Redis whose ACL lets the session store work but denies the rate-limit counters."""
-    keys = [f"~{key_prefix}:{kind}:*" for kind in ("session", "pending", "handle", "lock")]
+    kinds = ("session", "pending", "handle", "handles", "lock")
+    keys = [f"~{key_prefix}:{kind}:*" for kind in kinds]
     proc = RedisProcess(None, "--user", "default", "on", "nopass", *keys, "+@all").start()
     yield proc
     proc.close()
@@ -318,3 +319,36 @@ def test_register_code_needs_a_user_register_step(auth, idaas_sim):
     _error(resp, 400, "BFF.VALIDATION")
     assert "purpose" in resp.json["errors"]
     assert not calls(idaas_sim, SMS_SEND) and not idaas_sim.inbox  # nothing paid for
+
+
+# "+86-13800000000" with its digits in other scripts: \d without re.ASCII accepted them, and
+# each spelling got its own per-destination budget (review finding: SMS pumping).
+NON_ASCII_NUMBERS = [
+    "+86-\uff11\uff13\uff18\uff10\uff10\uff10\uff10\uff10\uff10\uff10\uff10",  # fullwidth
+    "+86-\u0661\u0663\u0668\u0660\u0660\u0660\u0660\u0660\u0660\u0660\u0660",  # Arabic-Indic
+    "+\uff18\uff16-13800000000",  # the country code alone
+]
+
+
+@pytest.mark.parametrize("to", NON_ASCII_NUMBERS)
+def test_non_ascii_digits_are_refused_not_sent(to, auth, idaas_sim):
+    headers = pending(auth)
+    captcha = solve_captcha(auth)
+    idaas_sim.requests.clear()
+    body = {"channel": "sms", "to": to, "purpose": "bind", "captcha": captcha}
+    resp = auth.client.post(URL, json=body, headers=headers)
+    _error(resp, 400, "BFF.VALIDATION")
+    assert "to" in resp.json["errors"]
+    _nothing_sent(idaas_sim)
+
+
+@pytest.mark.parametrize("to", NON_ASCII_NUMBERS)
+def test_non_ascii_digits_are_refused_on_the_code_routes(to, auth, idaas_sim):
+    headers = pending(auth)
+    resp = auth.client.post(
+        "/api/v1/bind/verification-code",
+        json={"mobile": to, "verify_code": "123456"},
+        headers=headers,
+    )
+    _error(resp, 400, "BFF.VALIDATION")
+    assert "mobile" in resp.json["errors"]
