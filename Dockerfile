@@ -22,6 +22,7 @@ WORKDIR /app
 COPY config ./config
 USER 10001:10001
 EXPOSE 8000
+# Probes the port gunicorn binds (GUNICORN_BIND), on loopback: a non-default port stays healthy.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-  CMD ["python", "-c", "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status != 200)"]
+  CMD ["python", "-c", "import os,sys,urllib.request; port=os.environ.get('GUNICORN_BIND', '0.0.0.0:8000').rsplit(':', 1)[1]; sys.exit(urllib.request.urlopen('http://127.0.0.1:' + port + '/healthz', timeout=2).status != 200)"]
 CMD ["gunicorn", "-c", "config/gunicorn.conf.py", "bff:create_app()"]

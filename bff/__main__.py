@@ -92,13 +92,13 @@ def main() -> None:
     if env.get("BFF_ENV") != "development":
         sys.exit("bff: python -m bff is the development server; set BFF_ENV=development")
     try:
-        load_settings(env)  # a bad value stops here, naming the variable
+        settings = load_settings(env, defaults=DEV_DEFAULTS)  # a bad value stops here
         _start_embedded(env)
     except (SettingsError, OSError) as exc:
         sys.exit(f"bff: {exc}")
     from bff import create_app
 
-    app = create_app()
+    app = create_app(settings)
     print(  # noqa: T201 - the walk-through is for the developer's terminal
         WALKTHROUGH.format(
             bff=DEV_PORTS["bff"],

@@ -256,15 +256,18 @@ _ENV_SCHEMA = Schema.from_dict(
 )()
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, defaults: Mapping[str, str] | None = None
+) -> Settings:
     """Build Settings from a mapping (default ``os.environ``).
+
+    ``defaults`` fill in what the mapping lacks: only the development server passes any
+    (:data:`DEV_DEFAULTS`); the production entry point has none, secrets included.
 
     :raises SettingsError: naming the first variable that is missing or malformed.
     """
     env = dict(os.environ if environ is None else environ)
-    env = {k: v for k, v in env.items() if v != ""}  # an empty variable counts as unset
-    if env.get("BFF_ENV") == "development":
-        env = {**DEV_DEFAULTS, **env}  # simulators + in-process Redis stand-in
+    env = {k: v for k, v in {**(defaults or {}), **env}.items() if v != ""}  # empty = unset
     try:
         data = _ENV_SCHEMA.load(env, unknown=EXCLUDE)  # the environment holds far more than ours
         _cross_checks(data)

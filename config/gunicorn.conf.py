@@ -19,6 +19,15 @@ from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 from bff.errors import SettingsError
 from bff.settings import load_settings
 
+if os.environ.get("BFF_ENV", "").strip() == "development":
+    # Development defaults (public secrets, plain-http upstreams) exist only under
+    # `python -m bff`; this is the production entry point.
+    print(  # noqa: T201
+        "bff: configuration error: BFF_ENV=development is for `python -m bff` only; "
+        "the production entry point (gunicorn) needs BFF_ENV=production",
+        file=sys.stderr,
+    )
+    sys.exit(1)
 try:
     _settings = load_settings()
 except SettingsError as exc:
@@ -93,6 +102,9 @@ logconfig_dict = {
 forwarded_allow_ips = ""
 forwarder_headers = ""
 proc_name = "bff"
+# gunicorn 25.1+ listens on a control socket by default (worker counts, reload, shutdown);
+# bff has no use for it, and nothing local should steer the server through it.
+control_socket_disable = True
 
 
 def _json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:

@@ -9,6 +9,8 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from bff import create_app
+from bff.errors import SettingsError
 from tests.support.app import CLIENT_ID, DEVICE, PASSWORD, REDIS_URL
 from tests.support.gunicorn import Gunicorn
 
@@ -37,6 +41,7 @@ def gunicorn(tmp_path_factory, idaas_server, wechat_server, key_prefix) -> Itera
         "LOG_LEVEL": "DEBUG",
         "RATE_LIMIT_LOGIN": "1000/minute",
         "RATE_LIMIT_BIND": "1000/minute",
+        "HOME": str(tmp / "home"),  # where gunicorn 25.1+ would put its control socket
     }
     server = Gunicorn(env, tmp / "server.log").start()
     yield server
@@ -134,3 +139,40 @@ def test_forwarder_headers_cannot_rewrite_the_path(gunicorn):
         gunicorn.base + "/api/v1/zz/metrics", headers={"SCRIPT_NAME": "/api/v1/zz"}, timeout=5
     )
     assert resp.status_code == 404 and resp.json()["error_code"] == "BFF.NOT_FOUND"
+
+
+def test_the_production_entry_point_refuses_development_mode():
+    """Review finding: under gunicorn, BFF_ENV=development filled in a public gateway secret
+    (a forged X-Gateway-Secret: dev-gateway-secret was accepted) and skipped the https check."""
+    env = {"PATH": "/usr/bin:/bin", "BFF_ENV": "development", "IDENTITY_SOURCE": "gateway"}
+    proc = subprocess.run(
+        [sys.executable, "-c", "import runpy; runpy.run_path('config/gunicorn.conf.py')"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "BFF_ENV=development" in lines[0], proc.stderr
+
+
+def test_development_defaults_exist_only_for_the_dev_server(monkeypatch):
+    """create_app() (what gunicorn runs) gets no secret from BFF_ENV=development."""
+    for name in list(os.environ):
+        if name.startswith(("IDAAS_", "WECHAT_", "GATEWAY_", "REDIS_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("BFF_ENV", "development")
+    with pytest.raises(SettingsError, match="IDAAS_BASE_URL|IDAAS_CLIENT_ID|REDIS_URL"):
+        create_app()
+
+
+def test_no_control_socket(gunicorn):
+    """Review finding (low): gunicorn 25.1+ opens a control socket by default; bff has no use
+    for one, so nobody local can resize or stop it through it."""
+    home = Path(gunicorn.env["HOME"])
+    assert requests.get(gunicorn.base + "/healthz", timeout=5).status_code == 200
+    assert not (home / ".gunicorn" / "gunicorn.ctl").exists()
+    assert not list(home.glob("**/*.ctl"))

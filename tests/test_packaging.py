@@ -32,6 +32,13 @@ def _cmd() -> list[str]:
     return cmd
 
 
+def _healthcheck() -> list[str]:
+    found = re.search(r"^HEALTHCHECK .*?\\\n\s*CMD (\[.*\])$", DOCKERFILE, re.M)
+    assert found, "HEALTHCHECK ... CMD [...] in exec form"
+    cmd: list[str] = json.loads(found.group(1))
+    return cmd
+
+
 def test_dockerfile_shape():
     froms = re.findall(r"^FROM (\S+)", DOCKERFILE, re.M)
     assert len(froms) == 2 and all(re.search(r"@sha256:[0-9a-f]{64}$", f) for f in froms)
@@ -130,6 +137,14 @@ def _install_and_run(tmp_path: Path, idaas_server, wechat_server, key_prefix) ->
                 time.sleep(0.2)
         assert status == 200, proc.stdout.read1().decode() if proc.poll() is not None else ""
         assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+        # The image's HEALTHCHECK probes the port gunicorn was told to bind, not a fixed 8000.
+        probe = _healthcheck()
+        probe[0] = str(env_dir / "bin" / probe[0])
+        check = subprocess.run(probe, env=env, capture_output=True, timeout=30, check=False)
+        assert check.returncode == 0, check.stderr
+        elsewhere = {**env, "GUNICORN_BIND": f"127.0.0.1:{free_port()}"}  # nothing listens there
+        check = subprocess.run(probe, env=elsewhere, capture_output=True, timeout=30, check=False)
+        assert check.returncode != 0
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -9,7 +9,7 @@ import pytest
 
 from bff import create_app
 from bff.errors import SettingsError
-from bff.settings import load_settings, parse_rate_limits
+from bff.settings import DEV_DEFAULTS, load_settings, parse_rate_limits
 
 MINIMAL = {
     "IDAAS_BASE_URL": "https://tenant.example.com",
@@ -74,7 +74,7 @@ def test_gateway_mode_needs_a_secret_not_wechat():
 
 
 def test_development_has_embedded_defaults():
-    s = load_settings({"BFF_ENV": "development"})
+    s = load_settings({"BFF_ENV": "development"}, defaults=DEV_DEFAULTS)
     assert s.idaas_base_url.startswith("http://127.0.0.1:")
     assert s.redis_url.startswith("redis://127.0.0.1:")
 
@@ -129,3 +129,5 @@ def test_production_upstreams_need_tls_except_on_loopback(name):
         load_settings({**MINIMAL, name: "http://idaas.example.com"})
     assert load_settings({**MINIMAL, name: "http://127.0.0.1:8101"})
     assert load_settings({**MINIMAL, "BFF_ENV": "development", name: "http://sim.local:8101"})
+    with pytest.raises(SettingsError, match="^IDAAS_CLIENT_ID: "):  # no secret, no default
+        load_settings({"BFF_ENV": "development", "IDAAS_BASE_URL": "http://127.0.0.1:1"})
