@@ -67,14 +67,21 @@ def handle_digest(handle: str) -> str:
 
 
 def _limit(
-    svc: Services, route: str, limits: RateLimits, ip: str | None, openid: str | None
+    svc: Services,
+    route: str,
+    limits: RateLimits,
+    ip: str | None,
+    openid: str | None,
+    *,
+    fail_open: bool = True,
 ) -> None:
-    """Count one request per client IP (and per openid when known); fails OPEN when Redis is
-    down: a limiter outage must not stop sign-ins (the session write still fails closed)."""
+    """Count one request per client IP (and per openid when known). Fails OPEN when Redis is
+    down, by default: a limiter outage must not stop sign-ins (the session write still fails
+    closed)."""
     scopes = [("ip", ip or "unknown")]
     if openid is not None:
         scopes.append(("openid", openid))
-    svc.limiter.check(route, scopes, limits, fail_open=True)
+    svc.limiter.check(route, scopes, limits, fail_open=fail_open)
 
 
 def _limit_session(svc: Services, caller: Caller) -> None:
@@ -124,7 +131,9 @@ def bind(
     svc: Services, caller: Caller, route: str, body: dict[str, Any], device: Device
 ) -> dict[str, Any]:
     """Spend the pending state token on the IDaaS ``route``; one request per openid at a time."""
-    _limit(svc, "bind", svc.settings.rate_limit_bind, device.ip, caller.openid)
+    # Fails CLOSED: a bind is a password guess. A Redis too slow or broken to count it would
+    # otherwise let guesses through unlimited while the session store still served them.
+    _limit(svc, "bind", svc.settings.rate_limit_bind, device.ip, caller.openid, fail_open=False)
     with _openid_lock(svc, caller, SPEND_WAIT_S):
         pending = svc.store.load_pending(caller.openid)  # re-read under the lock
         if pending is None:

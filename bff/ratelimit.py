@@ -12,27 +12,35 @@ import math
 import re
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from limits import RateLimitItem
 from limits.errors import StorageError
 from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from redis import RedisError
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisClusterException
+from redis.retry import Retry
 
 from bff.errors import RateLimited, SessionStoreUnavailable
 from bff.lazy import Lazy
 from bff.observability import RATE_LIMITER_FAIL_OPEN, SESSION_STORE_ERRORS
-from bff.settings import RateLimits, Settings
+from bff.settings import REDIS_RETRIES, REDIS_TIMEOUT_S, RateLimits, Settings
 
 log = logging.getLogger("bff.ratelimit")
 _MOBILE = re.compile(r"^\+([0-9]{1,4})-([0-9]+)$")  # ASCII digits only
 
 
 def limits_storage(settings: Settings) -> Storage:
-    """A ``limits`` Redis storage on the same Redis as the sessions, with the same timeouts."""
+    """A ``limits`` Redis storage on the same Redis as the sessions, with the same timeouts and
+    retry as the session store (``REDIS_TIMEOUT_S``)."""
     uri = settings.redis_url
-    options: dict[str, float | bool] = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
+    options: dict[str, Any] = {
+        "socket_timeout": REDIS_TIMEOUT_S,
+        "socket_connect_timeout": REDIS_TIMEOUT_S,
+        "retry": Retry(NoBackoff(), REDIS_RETRIES),
+    }
     if settings.redis_cluster:
         scheme, rest = uri.split("://", 1)
         uri = "redis+cluster://" + rest

@@ -14,10 +14,7 @@ from bff.clients.wechat import WeChatClient
 from bff.id_token import IdTokenVerifier
 from bff.ratelimit import Limiter, limits_storage
 from bff.session_store import SessionStore
-from bff.settings import Settings
-
-REDIS_SOCKET_TIMEOUT_S = 1.0
-REDIS_CONNECT_TIMEOUT_S = 1.0
+from bff.settings import REDIS_RETRIES, REDIS_TIMEOUT_S, Settings
 
 
 @dataclass(frozen=True)
@@ -44,9 +41,9 @@ def redis_client(settings: Settings) -> redis.Redis | redis.RedisCluster:
     A cluster client connects when it is created: call this lazily (SessionStore does).
     """
     options = {
-        "socket_timeout": REDIS_SOCKET_TIMEOUT_S,
-        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
-        "retry": Retry(NoBackoff(), 1),
+        "socket_timeout": REDIS_TIMEOUT_S,
+        "socket_connect_timeout": REDIS_TIMEOUT_S,
+        "retry": Retry(NoBackoff(), REDIS_RETRIES),
         "decode_responses": True,
     }
     if settings.redis_cluster:

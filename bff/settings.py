@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -26,6 +27,12 @@ RATE_SCOPES = {
     "RATE_LIMIT_CODES": ("destination", "openid", "ip"),
     "RATE_LIMIT_SESSION": ("openid",),
 }
+
+# Every Redis client bff makes (the session store and the rate limiter alike) uses these: one
+# socket/connect timeout and one immediate retry. A limiter with a shorter timeout than the store
+# would fail open on a Redis slow enough to time it out yet fast enough to serve the store.
+REDIS_TIMEOUT_S = 1.0
+REDIS_RETRIES = 1
 
 # Fixed loopback ports so that `make run`'s walk-through can be pasted as printed.
 DEV_PORTS = {"bff": 8000, "idaas": 8101, "wechat": 8102, "redis": 6399}
@@ -55,13 +62,19 @@ RateLimits = dict[str, tuple[RateLimitItem, ...]]
 
 
 def parse_rate_limits(value: str, scopes: tuple[str, ...]) -> RateLimits:
-    """Parse ``"openid=5/minute ip=30/minute"``; a bare ``"20/minute"`` applies to every scope.
+    """Parse ``"openid=5/minute,ip=30/minute"``; a bare ``"20/minute"`` applies to every scope.
 
-    Within a scope, several limits are separated by ``;`` (``1/minute;5/hour``).
+    A scope with several limits is named once per limit (``destination=1/minute,
+    destination=5/hour``): no spaces and no shell metacharacters, so one env file works sourced
+    by a shell and as a Docker/compose env file. The older form (groups separated by spaces,
+    ``;`` between one scope's limits) is still read.
     """
-    groups = value.split()
+    groups = [g for g in re.split(r"[,\s]+", value) if g]
     if not groups:
         raise ValueError("empty rate limit")
+    scoped = ["=" in g for g in groups]
+    if any(scoped) and not all(scoped):
+        raise ValueError("give every limit its scope (scope=N/unit), or give one bare limit")
     parsed: RateLimits = {}
     for group in groups:
         scope, sep, spec = group.rpartition("=")
@@ -181,11 +194,14 @@ class Settings:
     )
     trusted_proxy_count: int = _var(_count("TRUSTED_PROXY_COUNT", 1, minimum=0))
     max_body_bytes: int = _var(_count("MAX_BODY_BYTES", 16384, minimum=64))
-    rate_limit_bind: RateLimits = _var(_rate("RATE_LIMIT_BIND", "openid=5/minute ip=30/minute"))
+    rate_limit_bind: RateLimits = _var(_rate("RATE_LIMIT_BIND", "openid=5/minute,ip=30/minute"))
     rate_limit_login: RateLimits = _var(_rate("RATE_LIMIT_LOGIN", "20/minute"))
     rate_limit_session: RateLimits = _var(_rate("RATE_LIMIT_SESSION", "60/minute"))
     rate_limit_codes: RateLimits = _var(
-        _rate("RATE_LIMIT_CODES", "destination=1/minute;5/hour openid=10/day ip=20/hour")
+        _rate(
+            "RATE_LIMIT_CODES",
+            "destination=1/minute,destination=5/hour,openid=10/day,ip=20/hour",
+        )
     )
     circuit_failures: int = _var(_count("CIRCUIT_FAILURES", 5))
     circuit_reset_s: float = _var(_positive("CIRCUIT_RESET_S", 30.0))

@@ -10,6 +10,7 @@ import requests
 from tests.support.app import CLIENT_ID, DEVICE, GATEWAY_SECRET, PASSWORD, REDIS_URL, AuthActions
 from tests.support.gunicorn import Gunicorn
 from tests.support.processes import RedisProcess
+from tests.support.proxy import SlowProxy
 
 
 def _assert_limited(resp):
@@ -134,3 +135,16 @@ def test_session_routes_share_a_per_openid_limit(make_app, wechat_sim, idaas_sim
     _assert_limited(auth.client.delete("/api/v1/session", headers=headers))
     other = AuthActions(app.test_client(), wechat_sim, idaas_sim)  # another openid, same IP
     assert other.client.get("/api/v1/session", headers=other.headers()).status_code == 200
+
+
+def test_a_slow_redis_does_not_turn_the_bind_limit_off(make_app, wechat_sim, idaas_sim, redis):
+    """Review finding: with Redis 0.6 s slow the limiter (0.5 s timeout) failed open while the
+    store (1 s + a retry) kept working: 12 wrong passwords went through a 5/minute limit."""
+    with SlowProxy(6379, delay_s=0.6) as slow:
+        app = make_app(REDIS_URL=slow.url, RATE_LIMIT_BIND="openid=2/minute,ip=1000/minute")
+        auth = AuthActions(app.test_client(), wechat_sim, idaas_sim)
+        auth.pending_bind()
+        statuses = [auth.bind(password="wrong").status_code for _ in range(4)]
+    attempts = [r for r in idaas_sim.requests if r.path.endswith("/username-password-bind")]
+    assert len(attempts) <= 2, statuses  # never more password guesses than the limit
+    assert statuses[:2] == [400, 400] and set(statuses[2:]) <= {429, 503}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,7 @@ from bff import create_app
 from bff.errors import SettingsError
 from bff.settings import DEV_DEFAULTS, load_settings, parse_rate_limits
 
+ROOT = Path(__file__).resolve().parent.parent
 MINIMAL = {
     "IDAAS_BASE_URL": "https://tenant.example.com",
     "IDAAS_CLIENT_ID": "cid",
@@ -131,3 +133,34 @@ def test_production_upstreams_need_tls_except_on_loopback(name):
     assert load_settings({**MINIMAL, "BFF_ENV": "development", name: "http://sim.local:8101"})
     with pytest.raises(SettingsError, match="^IDAAS_CLIENT_ID: "):  # no secret, no default
         load_settings({"BFF_ENV": "development", "IDAAS_BASE_URL": "http://127.0.0.1:1"})
+
+
+def test_rate_limits_have_a_form_without_spaces_or_shell_metacharacters():
+    scopes = ("destination", "openid", "ip")
+    new = "destination=1/minute,destination=5/hour,openid=10/day,ip=20/hour"
+    old = "destination=1/minute;5/hour openid=10/day ip=20/hour"
+    assert parse_rate_limits(new, scopes) == parse_rate_limits(old, scopes)
+    assert not set(new) & set(" ;&|<>$`'\"\\()*?[]#~")
+    with pytest.raises(ValueError, match="give every limit its scope"):
+        parse_rate_limits("openid=1/minute,5/hour", scopes)  # 5/hour would hit every scope
+
+
+def test_the_production_env_example_works_sourced_by_a_shell():
+    """One file, read two ways: by `set -a; . file` and as a compose env_file (KEY=VALUE)."""
+    text = (ROOT / "config" / "production.env.example").read_text()
+    compose = dict(
+        line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#")
+    )
+    script = "set -a; . config/production.env.example; env"
+    out = subprocess.run(
+        ["bash", "-c", script],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    shell = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+    assert {k: shell.get(k) for k in compose} == compose

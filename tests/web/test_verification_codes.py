@@ -270,7 +270,7 @@ def limiter_denied_redis(key_prefix):
     proc.close()
 
 
-def test_only_the_code_limiter_fails_closed(
+def test_the_code_and_bind_limiters_fail_closed_the_login_one_open(
     make_app, limiter_denied_redis, wechat_sim, idaas_sim, key_prefix, capsys
 ):
     app = make_app(REDIS_URL=limiter_denied_redis.url)
@@ -279,10 +279,11 @@ def test_only_the_code_limiter_fails_closed(
     _error(send_code(auth, ALICE_MOBILE), 503, "BFF.SESSION_STORE_UNAVAILABLE")
     _nothing_sent(idaas_sim)
     assert "rate limiter unavailable; refusing" in capsys.readouterr().out
-    resp = auth.bind()  # the bind limiter fails open too; the session is stored
-    assert resp.status_code == 200 and resp.json["status"] == "SUCCESS"
+    # A bind is a password guess: its limiter fails closed too (nothing reaches the IDaaS).
+    _error(auth.bind(), 503, "BFF.SESSION_STORE_UNAVAILABLE")
+    assert not calls(idaas_sim, "/api/v2/sdk/social/username-password-bind")
     client = redis_lib.Redis(port=limiter_denied_redis.port, decode_responses=True)
-    assert client.exists(f"{key_prefix}:session:{auth.openid}")
+    assert client.exists(f"{key_prefix}:pending:{auth.openid}")  # the login's was stored
 
 
 # ----------------------------------------------------------------- no secrets out
