@@ -58,6 +58,7 @@ def build_services(settings: Settings) -> Services:
         settings.idaas_base_url,
         settings.idaas_timeout,
         breaker("idaas", settings.circuit_failures, settings.circuit_reset_s),
+        max_body_bytes=settings.upstream_max_body_bytes,
     )
     idaas = IdaasClient(idaas_http, settings.idaas_client_id, settings.idaas_session_token_header)
     wechat = None
@@ -68,6 +69,7 @@ def build_services(settings: Settings) -> Services:
             settings.wechat_api_base,
             settings.wechat_timeout,
             breaker("wechat", settings.circuit_failures, settings.circuit_reset_s),
+            max_body_bytes=settings.upstream_max_body_bytes,
         )
         wechat = WeChatClient(wechat_http, settings.wechat_appid, settings.wechat_secret)
     store = SessionStore(

@@ -194,6 +194,9 @@ class Settings:
     )
     trusted_proxy_count: int = _var(_count("TRUSTED_PROXY_COUNT", 1, minimum=0))
     max_body_bytes: int = _var(_count("MAX_BODY_BYTES", 16384, minimum=64))
+    upstream_max_body_bytes: int = _var(
+        _count("UPSTREAM_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
+    )
     rate_limit_bind: RateLimits = _var(_rate("RATE_LIMIT_BIND", "openid=5/minute,ip=30/minute"))
     rate_limit_login: RateLimits = _var(_rate("RATE_LIMIT_LOGIN", "20/minute"))
     rate_limit_session: RateLimits = _var(_rate("RATE_LIMIT_SESSION", "60/minute"))

@@ -7,15 +7,18 @@ single-use code or state token. Nothing here logs a URL (WeChat's carries the ap
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+import urllib3
 from circuitbreaker import CircuitBreaker  # type: ignore[import-untyped]
-from requests.adapters import HTTPAdapter
 
+from bff.clients import deadline
+from bff.clients.deadline import DeadlineAdapter
 from bff.errors import BAD_RESPONSE, TIMEOUT, UNAVAILABLE, UpstreamError, upstream_error
 from bff.observability import record_upstream
 
@@ -31,7 +34,7 @@ class Answer:
 def pooled_session(pool_size: int = 64) -> requests.Session:
     """A Session whose adapter keeps connections alive and never retries."""
     session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+    adapter = DeadlineAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.trust_env = False  # no proxy or .netrc surprises from the environment
@@ -50,11 +53,17 @@ class Upstream:
         base_url: str,
         timeout: tuple[float, float],
         breaker: CircuitBreaker,
+        *,
+        max_body_bytes: int = 1024 * 1024,
         session: requests.Session | None = None,
     ) -> None:
+        """``timeout`` is (connect, read) for each socket operation; their sum is also the
+        deadline of the whole call, headers and body included (:mod:`bff.clients.deadline`)."""
         self.name = name
         self._base_url = base_url.rstrip("/")
         self._timeout = timeout
+        self._deadline_s = timeout[0] + timeout[1]
+        self._max_body = max_body_bytes
         self._breaker = breaker
         self._http = session or pooled_session()
 
@@ -102,30 +111,74 @@ class Upstream:
         body: object,
         params: Mapping[str, str] | None,
     ) -> Answer:
+        call, token = deadline.begin(self._deadline_s)
         try:
-            resp = self._http.request(
-                method,
-                self._base_url + path,
-                headers=dict(headers),
-                json=body,
-                params=params,
-                timeout=self._timeout,
-                allow_redirects=False,
-            )
+            status, raw = self._exchange(method, path, headers, body, params)
         except requests.ConnectionError as exc:  # refused, reset, ConnectTimeout (caught first)
+            if call.expired:  # the watchdog cut a call that outlived its deadline
+                raise upstream_error(504, TIMEOUT) from exc
             raise upstream_error(503, UNAVAILABLE) from exc
-        except requests.Timeout as exc:  # read timeout: the upstream may have acted
-            raise upstream_error(504, TIMEOUT) from exc
-        except (requests.RequestException, UnicodeError, ValueError) as exc:  # chunking, encoding
-            raise upstream_error(502, BAD_RESPONSE) from exc
-        if resp.status_code >= 500 or resp.status_code < 200 or 300 <= resp.status_code < 400:
+        except (requests.Timeout, urllib3.exceptions.ReadTimeoutError) as exc:  # read timeout:
+            raise upstream_error(504, TIMEOUT) from exc  # the upstream may have acted
+        except (
+            requests.RequestException,
+            urllib3.exceptions.HTTPError,  # reading the body: a cut or broken connection
+            OSError,
+            UnicodeError,
+            ValueError,
+        ) as exc:
+            raise upstream_error(
+                504 if call.expired else 502, TIMEOUT if call.expired else BAD_RESPONSE
+            ) from exc
+        finally:
+            deadline.end(call, token)
+        if call.expired:  # cut short: what arrived is not the whole answer
+            raise upstream_error(504, TIMEOUT)
+        if status >= 500 or status < 200 or 300 <= status < 400:
             raise upstream_error(502, BAD_RESPONSE)
-        if not resp.content and resp.status_code < 300:
-            return Answer(resp.status_code, None)
+        if not raw and status < 300:
+            return Answer(status, None)
         try:
-            return Answer(resp.status_code, resp.json())
+            return Answer(status, json.loads(raw))
         except (ValueError, RecursionError) as exc:  # non-JSON (an HTML page, garbage), too deep
             raise upstream_error(502, BAD_RESPONSE) from exc
+
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: object,
+        params: Mapping[str, str] | None,
+    ) -> tuple[int, bytes]:
+        """The status and the body, read up to the cap (over it: 502, the rest left unread)."""
+        resp = self._http.request(
+            method,
+            self._base_url + path,
+            headers={**headers, "Accept-Encoding": "identity"},
+            json=body,
+            params=params,
+            timeout=self._timeout,
+            allow_redirects=False,
+            stream=True,  # the body is read here, chunk by chunk, against the cap
+        )
+        whole = False
+        try:
+            declared = resp.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > self._max_body:
+                raise upstream_error(502, BAD_RESPONSE)
+            raw = bytearray()
+            while chunk := resp.raw.read1(64 * 1024, decode_content=True):
+                raw += chunk
+                if len(raw) > self._max_body:
+                    raise upstream_error(502, BAD_RESPONSE)
+            whole = True
+            return resp.status_code, bytes(raw)
+        finally:
+            if whole:
+                resp.raw.release_conn()  # read to the end: the connection can serve again
+            else:
+                resp.close()  # bytes left unread: this connection serves no one else
 
 
 def _is_failure(exc_type: type[BaseException], exc: BaseException | None) -> bool:

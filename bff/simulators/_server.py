@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import logging
 import signal
 import socket
@@ -19,6 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 from ._types import (
     CONTROL_PREFIX,
     FAULT_KINDS,
+    OVERSIZE_BYTES,
     Fault,
     Handler,
     RecordedRequest,
@@ -87,9 +90,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.send_response(response.status)
         if response.content_type:
             self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(response.body)))
+        if response.sized:
+            self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
-        self.wfile.write(response.body)
+        if response.drip_s <= 0:
+            self.wfile.write(response.body)
+            return
+        for i in range(len(response.body)):  # a slow-loris upstream: every byte in time
+            self.wfile.write(response.body[i : i + 1])
+            self.wfile.flush()
+            time.sleep(response.drip_s)
 
     def _reset_connection(self) -> None:
         """Abort with a TCP RST: linger (1, 0), then close without writing anything."""
@@ -213,6 +223,10 @@ class SimServer:
         fault = self._take_fault(req.path)
         if fault is None:
             return self._dispatch(req)
+        if fault.kind == "drip":
+            return dataclasses.replace(self._dispatch(req), drip_s=fault.seconds or 1.0)
+        if fault.kind == "oversize":
+            return _oversize(self._dispatch(req))
         if fault.seconds > 0:
             time.sleep(fault.seconds)
         if fault.kind == "reset":
@@ -277,6 +291,17 @@ class SimServer:
     def _http_reset(self, req: RecordedRequest) -> Response:
         self.reset_state()
         return json_response({"ok": True})
+
+
+def _oversize(answer: Response) -> Response:
+    """The answer, still valid JSON, padded to OVERSIZE_BYTES and sent without Content-Length."""
+    try:
+        obj = json.loads(answer.body)
+    except ValueError:
+        obj = {}
+    obj = obj if isinstance(obj, dict) else {}
+    obj["padding"] = "x" * OVERSIZE_BYTES
+    return Response(answer.status, json.dumps(obj).encode(), answer.content_type, sized=False)
 
 
 def cli_parser(description: str, default_port: int) -> argparse.ArgumentParser:

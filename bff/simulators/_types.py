@@ -8,7 +8,12 @@ from dataclasses import dataclass
 from email.message import Message
 from typing import Any
 
-FAULT_KINDS = frozenset({"latency", "status500", "bad_gateway", "garbage", "malformed", "reset"})
+# drip: the real answer, its body one byte per `seconds`; oversize: the real answer padded to
+# OVERSIZE_BYTES, sent without Content-Length (what a hostile or broken upstream looks like).
+FAULT_KINDS = frozenset(
+    {"latency", "status500", "bad_gateway", "garbage", "malformed", "reset", "drip", "oversize"}
+)
+OVERSIZE_BYTES = 2 * 1024 * 1024
 CONTROL_PREFIX = "/_sim/"
 
 
@@ -31,6 +36,8 @@ class Response:
     status: int = 200
     body: bytes = b""
     content_type: str | None = "application/json"
+    drip_s: float = 0.0  # > 0: the body is written one byte at a time, this far apart
+    sized: bool = True  # False: no Content-Length, the body ends when the connection closes
 
 
 @dataclass

@@ -143,3 +143,55 @@ def test_upstream_received_exactly_the_allow_list(auth, idaas_sim):
     }
     assert sent.headers["X-device-ip"] == "10.0.0.1"  # one trusted proxy: the right-most entry
     assert json.loads(sent.body) == {"code": sent.json["code"]}
+
+
+def _within(call, seconds):
+    """The answer, or None if the request still ran after ``seconds`` (no deadline held it)."""
+    import threading
+
+    result = []
+    thread = threading.Thread(target=lambda: result.append(call()), daemon=True)
+    thread.start()
+    thread.join(timeout=seconds)
+    return result[0] if result else None
+
+
+def test_a_dripping_answer_meets_one_deadline_and_is_504(
+    make_app, wechat_sim, idaas_sim, redis, key_prefix
+):
+    """Review finding: an IDaaS that dripped one byte every 4 s (inside the read timeout) held
+    a bind for 44 s, past the lock lease: a second bind then sent the same state token."""
+    app = make_app(IDAAS_CONNECT_TIMEOUT_S="0.5", IDAAS_READ_TIMEOUT_S="1")  # deadline 1.5 s
+    auth = AuthActions(app.test_client(), wechat_sim, idaas_sim)
+    auth.pending_bind()
+    idaas_sim.add_fault("drip", path=BIND, seconds=0.2)  # every byte well inside the 1 s read
+    resp = _within(auth.bind, 15)
+    assert resp is not None, "the bind outlived its deadline"
+    assert resp.status_code == 504 and resp.json["error_code"] == "BFF.UPSTREAM_TIMEOUT"
+    assert not redis.exists(f"{key_prefix}:session:{auth.openid}")
+    assert _count(idaas_sim, BIND) == 1  # not re-sent
+
+
+@pytest.mark.parametrize("path", [LOGIN, BIND])
+def test_an_oversized_answer_is_502_and_nothing_is_stored(
+    make_app, wechat_sim, idaas_sim, redis, key_prefix, path
+):
+    """Review finding: a 300 MB answer took a worker from 57 MB to 1.24 GB. Answers are read up to
+    UPSTREAM_MAX_BODY_BYTES, Content-Length or not."""
+    app = make_app(UPSTREAM_MAX_BODY_BYTES="65536")
+    auth = AuthActions(app.test_client(), wechat_sim, idaas_sim)
+    auth.pending_bind() if path == BIND else auth.open_session()
+    redis.delete(f"{key_prefix}:session:{auth.openid}")
+    idaas_sim.add_fault("oversize", path=path)  # a valid SUCCESS, padded to 2 MiB
+    resp = auth.bind() if path == BIND else auth.login()
+    assert resp.status_code == 502 and resp.json["error_code"] == "BFF.UPSTREAM_BAD_RESPONSE"
+    assert not redis.exists(f"{key_prefix}:session:{auth.openid}")
+
+
+def test_an_answer_within_the_cap_is_read_whole(make_app, wechat_sim, idaas_sim):
+    app = make_app(UPSTREAM_MAX_BODY_BYTES=str(4 * 1024 * 1024))
+    auth = AuthActions(app.test_client(), wechat_sim, idaas_sim)
+    auth.pending_bind()
+    idaas_sim.add_fault("oversize", path=BIND)  # 2 MiB of padding is under 4 MiB
+    resp = auth.bind()
+    assert resp.status_code == 200 and resp.json["status"] == "SUCCESS"

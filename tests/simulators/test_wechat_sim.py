@@ -281,7 +281,29 @@ def test_add_fault_validates() -> None:
         sim.add_fault("explode")
     with pytest.raises(ValueError):
         sim.add_fault("latency", count=0)
-    assert FAULT_KINDS == {"latency", "status500", "bad_gateway", "garbage", "malformed", "reset"}
+    for kind in FAULT_KINDS:  # every documented kind is accepted
+        sim.add_fault(kind)
+    assert len(sim.faults) == len(FAULT_KINDS)
+
+
+def test_drip_and_oversize_faults(wx: WeChatSimulator) -> None:
+    """A slow-loris answer (one byte per interval) and a 2 MiB answer without Content-Length."""
+    import socket
+
+    wx.add_fault("oversize")
+    code = wx.issue_code("o_big")
+    resp = c2s(wx, code)
+    assert "Content-Length" not in resp.headers and len(resp.content) > 2 * 1024 * 1024
+    assert resp.json()["openid"] == "o_big"  # still the real answer, padded
+    wx.add_fault("drip", seconds=0.05)
+    code = wx.issue_code("o_drip")
+    with socket.create_connection(("127.0.0.1", wx.port), timeout=10) as sock:
+        sock.sendall(f"GET /sns/jscode2session?js_code={code} HTTP/1.0\r\n\r\n".encode())
+        first = b""
+        while b"\r\n\r\n" not in first:
+            first += sock.recv(65536)
+        head, _, body = first.partition(b"\r\n\r\n")
+        assert len(body) <= 1  # the body comes a byte at a time
 
 
 # lifecycle -----------------------------------------------------------------------------------
