@@ -27,6 +27,7 @@ from bff.errors import (
 )
 from bff.models import CachedSession, Caller, Device, PendingBind
 from bff.observability import LOGIN_OUTCOMES, note_openid, note_outcome
+from bff.ratelimit import account_key
 from bff.services import Services
 from bff.settings import RateLimits
 
@@ -67,21 +68,14 @@ def handle_digest(handle: str) -> str:
 
 
 def _limit(
-    svc: Services,
-    route: str,
-    limits: RateLimits,
-    ip: str | None,
-    openid: str | None,
-    *,
-    fail_open: bool = True,
+    svc: Services, route: str, limits: RateLimits, ip: str | None, openid: str | None
 ) -> None:
     """Count one request per client IP (and per openid when known). Fails OPEN when Redis is
-    down, by default: a limiter outage must not stop sign-ins (the session write still fails
-    closed)."""
+    down: a limiter outage must not stop sign-ins (the session write still fails closed)."""
     scopes = [("ip", ip or "unknown")]
     if openid is not None:
         scopes.append(("openid", openid))
-    svc.limiter.check(route, scopes, limits, fail_open=fail_open)
+    svc.limiter.check(route, scopes, limits, fail_open=True)
 
 
 def _limit_session(svc: Services, caller: Caller) -> None:
@@ -131,9 +125,14 @@ def bind(
     svc: Services, caller: Caller, route: str, body: dict[str, Any], device: Device
 ) -> dict[str, Any]:
     """Spend the pending state token on the IDaaS ``route``; one request per openid at a time."""
-    # Fails CLOSED: a bind is a password guess. A Redis too slow or broken to count it would
-    # otherwise let guesses through unlimited while the session store still served them.
-    _limit(svc, "bind", svc.settings.rate_limit_bind, device.ip, caller.openid, fail_open=False)
+    # Counted per openid, per IP and per IDaaS account named (so that nobody can lock someone
+    # else's account through bff), before the IDaaS call. Fails CLOSED: a bind is a password
+    # guess, and a Redis too slow to count it must not let guesses through unlimited.
+    scopes = [("ip", device.ip or "unknown"), ("openid", caller.openid)]
+    named = body.get("user_name") or body.get("mobile") or body.get("email")
+    if isinstance(named, str):
+        scopes.append(("account", account_key(svc.openid_hash_key, named)))
+    svc.limiter.check("bind", scopes, svc.settings.rate_limit_bind, fail_open=False)
     with _openid_lock(svc, caller, SPEND_WAIT_S):
         pending = svc.store.load_pending(caller.openid)  # re-read under the lock
         if pending is None:

@@ -7,10 +7,12 @@ and instance). Login and bind limits fail OPEN when Redis is down; code sending 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import math
 import re
 import time
+import unicodedata
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -55,17 +57,28 @@ def limits_storage(settings: Settings) -> Storage:
     return storage
 
 
-def destination_key(to: str) -> str:
-    """Phone numbers and emails are counted by hash: no contact data in Redis keys.
-
-    Numbers are normalised first (``+086-0138...`` is ``+86-138...``), so one phone cannot
-    get several budgets by spelling its number differently.
-    """
-    mobile = _MOBILE.match(to.strip())
+def normalise(identifier: str) -> str:
+    """One spelling per phone, e-mail or user name, so nobody gets several budgets by typing
+    one differently: ``+086-0138...`` is ``+86-138...``; case, width and outer spaces fold."""
+    text = unicodedata.normalize("NFKC", identifier).strip()
+    mobile = _MOBILE.match(text)
     if mobile:
         country, national = mobile.groups()
-        to = f"+{int(country)}-{national.lstrip('0')}"
-    return hashlib.sha256(to.strip().lower().encode()).hexdigest()[:32]
+        return f"+{int(country)}-{national.lstrip('0')}"
+    return text.casefold()
+
+
+def destination_key(to: str) -> str:
+    """Phone numbers and emails are counted by hash: no contact data in Redis keys."""
+    return hashlib.sha256(normalise(to).encode()).hexdigest()[:32]
+
+
+def account_key(secret: bytes, identifier: str) -> str:
+    """The IDaaS account a bind names (user name, mobile or e-mail), as a keyed hash: counters
+    hold no account names, and nobody without the key can tell whose counter is whose."""
+    return hmac.new(secret, b"account\0" + normalise(identifier).encode(), "sha256").hexdigest()[
+        :32
+    ]
 
 
 class Limiter:

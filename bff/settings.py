@@ -22,7 +22,7 @@ IDENTITY_SOURCES = ("wechat", "gateway")
 SECRET_FIELDS = ("wechat_secret", "gateway_secret", "log_hash_key")
 URL_FIELDS = ("idaas_base_url", "wechat_api_base", "redis_url")  # logged as their host only
 RATE_SCOPES = {
-    "RATE_LIMIT_BIND": ("openid", "ip"),
+    "RATE_LIMIT_BIND": ("openid", "ip", "account"),
     "RATE_LIMIT_LOGIN": ("openid", "ip"),
     "RATE_LIMIT_CODES": ("destination", "openid", "ip"),
     "RATE_LIMIT_SESSION": ("openid",),
@@ -197,7 +197,9 @@ class Settings:
     upstream_max_body_bytes: int = _var(
         _count("UPSTREAM_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
     )
-    rate_limit_bind: RateLimits = _var(_rate("RATE_LIMIT_BIND", "openid=5/minute,ip=30/minute"))
+    rate_limit_bind: RateLimits = _var(
+        _rate("RATE_LIMIT_BIND", "openid=5/minute,ip=30/minute,account=4/15minutes")
+    )
     rate_limit_login: RateLimits = _var(_rate("RATE_LIMIT_LOGIN", "20/minute"))
     rate_limit_session: RateLimits = _var(_rate("RATE_LIMIT_SESSION", "60/minute"))
     rate_limit_codes: RateLimits = _var(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 
 import pytest
 import requests
@@ -148,3 +149,50 @@ def test_a_slow_redis_does_not_turn_the_bind_limit_off(make_app, wechat_sim, ida
     attempts = [r for r in idaas_sim.requests if r.path.endswith("/username-password-bind")]
     assert len(attempts) <= 2, statuses  # never more password guesses than the limit
     assert statuses[:2] == [400, 400] and set(statuses[2:]) <= {429, 503}
+
+
+ACCOUNT_LIMIT = "openid=100/minute,ip=100/minute,account=2/minute"
+
+
+def test_bind_is_limited_per_account_whoever_asks(make_app, wechat_sim, idaas_sim):
+    """Review finding: bind was limited per openid and per IP only, so any WeChat user could
+    lock anyone's IDaaS account with five wrong passwords. Now the account named counts too."""
+    app = make_app(RATE_LIMIT_BIND=ACCOUNT_LIMIT)
+    name = "victim-" + secrets.token_hex(4)
+    idaas_sim.add_user(name, PASSWORD)
+    spellings = [name, name.upper(), f"  {name} "]  # one account, however it is typed
+    attackers = [AuthActions(app.test_client(), wechat_sim, idaas_sim) for _ in spellings]
+    statuses = []
+    for attacker, spelling in zip(attackers, spellings, strict=True):
+        attacker.pending_bind()
+        statuses.append(attacker.bind(password="wrong", user_name=spelling).status_code)
+    assert statuses[:2] == [400, 400]
+    _assert_limited(attackers[2].bind(password="wrong", user_name=name))
+    tries = [r for r in idaas_sim.requests if r.path.endswith("/username-password-bind")]
+    assert len(tries) == 2  # the third guess never reached the IDaaS
+    other = AuthActions(app.test_client(), wechat_sim, idaas_sim)
+    other.pending_bind()
+    assert other.bind().status_code == 200  # another account (alice) is not limited
+
+
+def test_code_bind_is_limited_per_mobile_however_spelled(make_app, wechat_sim, idaas_sim):
+    app = make_app(RATE_LIMIT_BIND=ACCOUNT_LIMIT)
+    national = f"139{secrets.randbelow(10**8):08d}"
+    spellings = [f"+86-{national}", f"+086-0{national}", f"+86-{national}"]
+    statuses = []
+    for spelling in spellings:
+        user = AuthActions(app.test_client(), wechat_sim, idaas_sim)
+        user.pending_bind()
+        body = {"mobile": spelling, "verify_code": "000000"}
+        resp = user.client.post("/api/v1/bind/verification-code", json=body, headers=user.headers())
+        statuses.append(resp.status_code)
+    assert statuses == [400, 400, 429]
+
+
+def test_account_counters_hold_no_contact_data(make_app, wechat_sim, idaas_sim, redis, key_prefix):
+    app = make_app(RATE_LIMIT_BIND=ACCOUNT_LIMIT)
+    user = AuthActions(app.test_client(), wechat_sim, idaas_sim)
+    user.pending_bind()
+    user.bind(password="wrong", user_name="someone@example.com")
+    keys = " ".join(redis.scan_iter(f"{key_prefix}:*", count=1000))
+    assert "someone" not in keys and "example" not in keys
