@@ -7,6 +7,7 @@ against the shared secret (``gateway``); the device from the headers the IDaaS r
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import re
 
 from flask import request
@@ -61,8 +62,26 @@ def _from_gateway(svc: Services) -> Caller:
 
 
 def client_ip() -> str | None:
-    """The caller's IP as ProxyFix(x_for=TRUSTED_PROXY_COUNT) resolved it (SPEC §4)."""
-    return request.remote_addr
+    """The caller's IP: the ``TRUSTED_PROXY_COUNT``-th ``X-Forwarded-For`` entry from the right
+    (what ProxyFix resolved) when it is a valid IPv4 or IPv6 address, else the socket peer's.
+
+    Whatever a proxy wrote is checked: an arbitrary string must not become a limiter key or the
+    IDaaS's ``X-device-ip``.
+    """
+    resolved = _valid_ip(request.remote_addr)
+    if resolved is not None:
+        return resolved
+    original = request.environ.get("werkzeug.proxy_fix.orig", {}).get("REMOTE_ADDR")
+    return _valid_ip(original or request.environ.get("REMOTE_ADDR"))
+
+
+def _valid_ip(value: str | None) -> str | None:
+    if not value or len(value) > 64:
+        return None
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
 
 
 def current_device() -> Device:

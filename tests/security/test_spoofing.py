@@ -145,6 +145,37 @@ def test_ip_seen_by_the_idaas_is_not_the_clients_say_so(make_app, wechat_sim, id
         assert "X-Forwarded-For" not in sent and "X-Real-IP" not in sent
 
 
+NOT_AN_IP = ["not-an-ip", "x" * 3000, "1.2.3.4.5", "999.1.1.1", "<script>", "1.1.1.1 ; 2.2.2.2"]
+
+
+@pytest.mark.parametrize("claimed", NOT_AN_IP, ids=lambda c: c[:12])
+def test_a_trusted_entry_that_is_no_ip_is_replaced_by_the_peer(
+    make_app, wechat_sim, idaas_sim, redis, key_prefix, claimed
+):
+    """Review finding: whatever the trusted X-Forwarded-For entry said (3 KB strings too)
+    became the client IP, the limiter's key and the IDaaS's X-device-ip."""
+    client = make_app(TRUSTED_PROXY_COUNT="1").test_client()
+    client.environ_base["REMOTE_ADDR"] = "10.0.0.9"
+    caller = AuthActions(client, wechat_sim, idaas_sim)
+    headers = caller.headers(**{"X-Forwarded-For": claimed})
+    resp = client.post("/api/v1/login", json={"code": caller.wx_code()}, headers=headers)
+    assert resp.status_code == 200, resp.json
+    assert idaas_sim.requests[-1].headers.get_all("X-device-ip") == ["10.0.0.9"]
+    assert not [k for k in redis.scan_iter(f"{key_prefix}:*", count=1000) if claimed in k]
+
+
+@pytest.mark.parametrize("address", ["203.0.113.7", "2001:db8::7"])
+def test_a_trusted_entry_that_is_an_ip_is_the_client_ip(make_app, wechat_sim, idaas_sim, address):
+    client = make_app(TRUSTED_PROXY_COUNT="1").test_client()
+    caller = AuthActions(client, wechat_sim, idaas_sim)
+    headers = caller.headers(**{"X-Forwarded-For": f"198.51.100.1, {address}"})
+    assert (
+        client.post("/api/v1/login", json={"code": caller.wx_code()}, headers=headers).status_code
+        == 200
+    )
+    assert idaas_sim.requests[-1].headers.get_all("X-device-ip") == [address]
+
+
 BAD_SECRETS = {
     "missing": None,
     "empty": "",
