@@ -112,12 +112,14 @@ def _json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
     its 500) in bff's one error envelope instead of an HTML page. ``mesg`` may quote the
     offending header, so it is not echoed."""
     code = "BFF.INTERNAL" if status_int >= 500 else "BFF.VALIDATION"
+    request_id = uuid.uuid4().hex  # the request was not parsed: no X-Request-ID to reuse
     body = json.dumps(
-        {"error_code": code, "error_msg": reason.lower(), "request_id": uuid.uuid4().hex}
+        {"error_code": code, "error_msg": reason.lower(), "request_id": request_id}
     ).encode()
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        f"X-Request-ID: {request_id}\r\nCache-Control: no-store\r\n\r\n"
     )
     gunicorn_util.write_nonblock(sock, head.encode("latin-1") + body)
 

@@ -37,6 +37,8 @@ def _finish(resp: Response) -> Response:
     if record is None:  # a request that failed before _start ran
         record = begin_request(uuid.uuid4().hex)
     resp.headers["X-Request-ID"] = record.request_id
+    # Handles and id_tokens travel in answers: no cache (browser, proxy, CDN) keeps any.
+    resp.headers["Cache-Control"] = "no-store"
     elapsed = time.perf_counter() - record.started
     route = _route()
     REQUESTS.labels(route, str(resp.status_code)).inc()

@@ -235,12 +235,19 @@ def test_gunicorn_refuses_what_http_forbids(server, handle, idaas_sim, kind):
 
 
 def _assert_json_envelope(answer: bytes) -> None:
-    """gunicorn's own refusals use the one envelope too (config/gunicorn.conf.py)."""
+    """gunicorn's own refusals use the one envelope too (config/gunicorn.conf.py), with the
+    X-Request-ID header equal to the body's request_id and Cache-Control: no-store, like
+    every other answer (review finding: gunicorn's refusals had neither header)."""
     head, _, body = answer.partition(b"\r\n\r\n")
     assert b"Content-Type: application/json" in head
     envelope = json.loads(body)
     assert set(envelope) == {"error_code", "error_msg", "request_id"}
     assert envelope["error_code"] == "BFF.VALIDATION"
+    headers = dict(
+        line.decode().split(": ", 1) for line in head.split(b"\r\n")[1:] if b": " in line
+    )
+    assert headers.get("X-Request-ID") == envelope["request_id"]
+    assert headers.get("Cache-Control") == "no-store"
 
 
 def test_huge_request_line_is_414(server, idaas_sim):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from openapi_spec_validator import validate
 
 
@@ -49,3 +50,27 @@ def test_openapi_request_schemas_match_validation(client):
     assert bind["properties"]["user_name"]["maxLength"] == 256
     assert bind["properties"]["password"]["maxLength"] == 1024
     assert bind["additionalProperties"] is False
+
+
+NO_STORE_REQUESTS = [
+    ("GET", "/healthz", None),
+    ("GET", "/readyz", None),
+    ("GET", "/metrics", None),
+    ("GET", "/openapi.json", None),
+    ("GET", "/nowhere", None),
+    ("PUT", "/healthz", None),
+    ("POST", "/api/v1/wechat/session", {"wx_code": ""}),
+    ("GET", "/api/v1/session", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), NO_STORE_REQUESTS)
+def test_every_answer_is_no_store(client, method, path, body):
+    """Review finding: handles and id_tokens travel in answers that said nothing about caching."""
+    resp = client.open(path, method=method, json=body)
+    assert resp.headers["Cache-Control"] == "no-store"
+
+
+def test_a_signed_in_answer_is_no_store(auth):
+    resp = auth.client.post("/api/v1/session/refresh", headers=auth.signed_in())
+    assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-store"
