@@ -6,7 +6,12 @@ and what bff keeps for them in Redis (:class:`CachedSession`, :class:`PendingBin
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# What an openid or unionid is, whoever vouches for it (code2Session or the gateway); anything
+# else is refused before it becomes part of a Redis key.
+WECHAT_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
 @dataclass(frozen=True)

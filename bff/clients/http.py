@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,7 +16,11 @@ from typing import Any
 
 import requests
 import urllib3
-from circuitbreaker import CircuitBreaker  # type: ignore[import-untyped]
+from circuitbreaker import (  # type: ignore[import-untyped]
+    STATE_HALF_OPEN,
+    STATE_OPEN,
+    CircuitBreaker,
+)
 
 from bff.clients import deadline
 from bff.clients.deadline import DeadlineAdapter
@@ -65,6 +70,7 @@ class Upstream:
         self._deadline_s = timeout[0] + timeout[1]
         self._max_body = max_body_bytes
         self._breaker = breaker
+        self._trial = threading.Lock()  # held by the one trial call of a half-open circuit
         self._http = session or pooled_session()
 
     def close(self) -> None:
@@ -85,7 +91,11 @@ class Upstream:
         :raises UpstreamError: 502 for 5xx or a body that is not JSON, 504 on a read timeout,
             503 when the connection failed or the circuit is open.
         """
-        if self._breaker.opened:  # fail fast; half-open (after the window) lets calls through
+        state = self._breaker.state
+        # Open: fail fast. Half-open (the reset window passed): exactly one trial call per
+        # worker goes through; the others fail fast until its outcome closes or re-opens it.
+        trial = state == STATE_HALF_OPEN
+        if state == STATE_OPEN or (trial and not self._trial.acquire(blocking=False)):
             record_upstream(self.name, "circuit_open", 0.0)
             raise upstream_error(503, UNAVAILABLE)
         started = time.perf_counter()
@@ -101,6 +111,8 @@ class Upstream:
             )
             raise
         finally:
+            if trial:
+                self._trial.release()
             record_upstream(self.name, outcome, time.perf_counter() - started)
 
     def _send(
@@ -188,8 +200,9 @@ def _is_failure(exc_type: type[BaseException], exc: BaseException | None) -> boo
 
 
 def breaker(name: str, failures: int, reset_s: float) -> CircuitBreaker:
-    """Per worker: ``failures`` consecutive upstream failures open it for ``reset_s``; then calls
-    go through again (half-open) and the first failure re-opens it.
+    """Per worker: ``failures`` consecutive upstream failures open it for ``reset_s``; then one
+    trial call goes through (half-open, gated in :meth:`Upstream.send`) and its outcome closes
+    or re-opens it.
 
     The ``circuitbreaker`` library keeps no lock around the guarded call, so concurrent calls in
     a gthread worker do not queue behind each other (pybreaker's did).

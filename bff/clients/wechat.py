@@ -11,7 +11,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from bff.clients.http import Upstream
 from bff.errors import UNAVAILABLE, RateLimited, WechatCodeInvalid, bad_response, upstream_error
-from bff.models import WechatIdentity
+from bff.models import WECHAT_ID, WechatIdentity
 
 CODE2SESSION_PATH = "/sns/jscode2session"
 BUSY_RETRY_DELAY_S = 0.2
@@ -79,6 +79,9 @@ class WeChatClient:
             raise RateLimited(headers={"Retry-After": "60"})
         if errcode == -1:
             raise _Busy()
-        if errcode != 0 or not parsed["openid"]:
+        openid, unionid = parsed["openid"], parsed["unionid"] or None
+        if errcode != 0 or not openid or not WECHAT_ID.match(openid):
             raise bad_response()
-        return WechatIdentity(parsed["openid"], parsed["unionid"] or None)
+        if unionid is not None and not WECHAT_ID.match(unionid):
+            raise bad_response()  # checked like the gateway's, before it becomes a key
+        return WechatIdentity(openid, unionid)

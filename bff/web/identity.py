@@ -14,12 +14,11 @@ from flask import request
 
 from bff.errors import BadRequest, Unauthenticated
 from bff.flows import handle_digest
-from bff.models import Caller, Device
+from bff.models import WECHAT_ID, Caller, Device
 from bff.observability import note_openid
 from bff.services import Services
 
 _HANDLE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32): 256 bits
-_WECHAT_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _HEADER_VALUE = re.compile(r"^[\x20-\x7e\x80-\uffff]{1,512}$")  # printable, bounded, no CR/LF
 
 
@@ -56,7 +55,7 @@ def _from_gateway(svc: Services) -> Caller:
         raise Unauthenticated(message="the request did not come through the gateway")
     openid = request.headers.get(settings.gateway_openid_header, "")
     unionid = request.headers.get(settings.gateway_unionid_header) or None
-    if not _WECHAT_ID.match(openid) or (unionid is not None and not _WECHAT_ID.match(unionid)):
+    if not WECHAT_ID.match(openid) or (unionid is not None and not WECHAT_ID.match(unionid)):
         raise Unauthenticated(message="the gateway sent no valid WeChat identity")
     return Caller(openid, unionid, None)
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.support.app import AuthActions, last_call
+from tests.support.app import AuthActions, GatewayCaller, last_call
 
 LOGIN = "/api/v2/sdk/login/wechat-miniprogram"
 BIND = "/api/v2/sdk/social/username-password-bind"
@@ -195,3 +195,34 @@ def test_an_answer_within_the_cap_is_read_whole(make_app, wechat_sim, idaas_sim)
     idaas_sim.add_fault("oversize", path=BIND)  # 2 MiB of padding is under 4 MiB
     resp = auth.bind()
     assert resp.status_code == 200 and resp.json["status"] == "SUCCESS"
+
+
+def test_a_half_open_circuit_lets_exactly_one_trial_call_through(make_app, wechat_sim, idaas_sim):
+    """Review finding (low): after the reset window every concurrent call went through, while
+    README promised one trial call. Now one goes; the others answer 503 at once."""
+    import threading
+    import time
+
+    app = make_app(CIRCUIT_FAILURES="2", CIRCUIT_RESET_S="0.5", IDENTITY_SOURCE="gateway")
+    idaas_sim.add_fault("reset", path=LOGIN, count=2)
+    callers = [GatewayCaller(app.test_client(), wechat_sim, idaas_sim) for _ in range(6)]
+    assert [callers[0].login().status_code for _ in range(2)] == [503, 503]  # now open
+    time.sleep(0.6)  # the reset window passed: half-open
+    idaas_sim.add_fault("latency", path=LOGIN, seconds=0.5)  # the trial call takes a while
+    sent = _count(idaas_sim, LOGIN)
+    results = [None] * len(callers)
+    barrier = threading.Barrier(len(callers))
+
+    def run(i):
+        barrier.wait()
+        results[i] = callers[i].login()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(callers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert _count(idaas_sim, LOGIN) == sent + 1  # exactly one trial reached the IDaaS
+    statuses = sorted(r.status_code for r in results)
+    assert statuses == [200] + [503] * (len(callers) - 1)
+    assert callers[1].login().status_code == 200  # the trial succeeded: closed again

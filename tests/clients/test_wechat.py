@@ -49,3 +49,23 @@ def test_wechat_timeout_is_504_not_retried(fast_client, wechat_sim):
     )
     assert resp.status_code == 504 and resp.json["error_code"] == "BFF.UPSTREAM_TIMEOUT"
     assert len(wechat_sim.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("openid", "unionid"),
+    [("o bad", None), ("o_ok", "u/../x"), ("o:" + "x" * 10, None), ("x" * 129, None), ("o_ok", "")],
+)
+def test_an_openid_wechat_should_never_send_is_502_and_no_handle(
+    client, wechat_sim, redis, key_prefix, openid, unionid
+):
+    """Review finding (low): the gateway's openid was checked, code2Session's was not, and it
+    became part of Redis keys as it came."""
+    handles = set(redis.scan_iter(f"{key_prefix}:handle*", count=1000))
+    resp = client.post(
+        "/api/v1/wechat/session", json={"wx_code": wechat_sim.issue_code(openid, unionid)}
+    )
+    if unionid == "":  # WeChat leaves unionid out, or empty: no unionid, not a bad one
+        assert resp.status_code == 201
+        return
+    assert resp.status_code == 502 and resp.json["error_code"] == "BFF.UPSTREAM_BAD_RESPONSE"
+    assert set(redis.scan_iter(f"{key_prefix}:handle*", count=1000)) == handles

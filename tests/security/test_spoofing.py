@@ -15,25 +15,19 @@ import secrets
 import pytest
 
 from bff.web import identity
-from tests.support.app import CLIENT_ID, DEVICE, GATEWAY_SECRET, PASSWORD, AuthActions, last_call
+from tests.support.app import (
+    CLIENT_ID,
+    GATEWAY_SECRET,
+    PASSWORD,
+    AuthActions,
+    GatewayCaller,
+    last_call,
+)
 from tests.support.http import assert_envelope
 
 LOGIN = "/api/v2/sdk/login/wechat-miniprogram"
 BIND = "/api/v2/sdk/social/username-password-bind"
 REFRESH = "/api/v2/sdk/sso/session-token/id-token"
-
-
-class GatewayCaller(AuthActions):
-    """A caller the company gateway has authenticated: identity headers plus the secret."""
-
-    def headers(self, **extra: str) -> dict[str, str]:
-        return {
-            "X-WX-OPENID": self.openid,
-            "X-WX-UNIONID": self.unionid or "",
-            "X-Gateway-Secret": GATEWAY_SECRET,
-            **DEVICE,
-            **extra,
-        }
 
 
 @pytest.fixture(params=["wechat", "gateway"])

@@ -72,6 +72,19 @@ class AuthActions:
         return self.headers()
 
 
+class GatewayCaller(AuthActions):
+    """A caller the company gateway has authenticated: identity headers plus the secret."""
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        return {
+            "X-WX-OPENID": self.openid,
+            "X-WX-UNIONID": self.unionid or "",
+            "X-Gateway-Secret": GATEWAY_SECRET,
+            **DEVICE,
+            **extra,
+        }
+
+
 def last_call(sim: Any, path: str) -> Any:
     """The last request the simulator received on ``path`` (what the upstream saw)."""
     calls = [r for r in sim.requests if r.path == path]
