@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+FUZZ_EXAMPLES ?= 650
+FUZZ_EXAMPLES_DOWN ?= 700
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "%-12s %s\n", $$1, $$2}'
@@ -31,6 +33,10 @@ lint: install  ## ruff, mypy, the layer rule (import-linter) and hadolint
 	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile
 
+fuzz: install  ## schemathesis at scale: 10,000+ cases with Redis up and with it down (minutes)
+	BFF_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) BFF_FUZZ_EXAMPLES_REDIS_DOWN=$(FUZZ_EXAMPLES_DOWN) \
+	BFF_FUZZ_MIN_CASES=10000 $(BIN)/pytest tests/security/test_fuzz_api.py -q -p no:cacheprovider
+
 typecheck: install  ## mypy --strict
 	$(BIN)/mypy
 
@@ -54,4 +60,4 @@ bench-smoke: bench-install  ## about 10 seconds of the same harness, to keep it 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov *.egg-info
 
-.PHONY: help install run test lint typecheck bench bench-install bench-smoke clean
+.PHONY: help install run test lint fuzz typecheck bench bench-install bench-smoke clean

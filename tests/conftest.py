@@ -86,6 +86,7 @@ def env(
         "RATE_LIMIT_BIND": "10000/minute",
         "RATE_LIMIT_LOGIN": "10000/minute",
         "RATE_LIMIT_CODES": "10000/minute",
+        "RATE_LIMIT_SESSION": "10000/minute",
         "LOG_LEVEL": "DEBUG",
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from tests.support.figures import FIGURES
@@ -31,3 +32,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("security suite")
         for line in shown:
             terminalreporter.write_line(line)
+
+
+def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
+    """`make fuzz` sets BFF_FUZZ_MIN_CASES: fewer cases in either condition fails the run."""
+    wanted = int(os.environ.get("BFF_FUZZ_MIN_CASES", "0"))
+    ran = min(FIGURES["schemathesis_cases"], FIGURES["schemathesis_cases_redis_down"])
+    if wanted and ran < wanted:
+        print(f"\nfuzz: only {ran} cases in one condition, {wanted} wanted")  # noqa: T201
+        session.exitstatus = 1

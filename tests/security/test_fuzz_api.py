@@ -9,6 +9,7 @@ schema-valid request is never refused as ``BFF.VALIDATION`` (the document says w
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -23,7 +24,10 @@ from tests.support.app import AuthActions
 from tests.support.figures import FIGURES
 from tests.support.processes import free_port
 
-MAX_EXAMPLES = 30
+# `make test` runs a smoke of this suite; `make fuzz` runs it at scale (10,000+ cases with Redis
+# up, and again with Redis down) through these two variables.
+MAX_EXAMPLES = int(os.environ.get("BFF_FUZZ_EXAMPLES", "30"))
+MAX_EXAMPLES_REDIS_DOWN = int(os.environ.get("BFF_FUZZ_EXAMPLES_REDIS_DOWN", "8"))
 
 
 class _CurrentApp:
@@ -143,7 +147,9 @@ def app_without_redis(make_app, idaas_sim, wechat_sim):
 
 
 @schema.parametrize()
-@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=MAX_EXAMPLES_REDIS_DOWN, deadline=None, suppress_health_check=list(HealthCheck)
+)
 def test_api_with_redis_down_answers_documented_503s(case, app_without_redis, idaas_sim):
     CURRENT_APP.app = app_without_redis
     identity = None

@@ -33,7 +33,7 @@ def refresh(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
     "/session",
     "Whether the caller has an active session",
     response=SessionStatusResponse,
-    errors=(401, 503),
+    errors=(401, 429, 503),
 )
 def session_status(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
     return flows.session_status(svc, require_caller(caller))
@@ -42,9 +42,9 @@ def session_status(svc: Services, caller: Caller | None, body: Any) -> dict[str,
 @api.operation(
     "DELETE",
     "/session",
-    "Log out: forget the session, the pending bind and the handle",
+    "Log out: forget the session, the pending bind and every handle of the user",
     status=204,
-    errors=(401, 409, 503),
+    errors=(401, 409, 429, 503),
 )
 def logout(svc: Services, caller: Caller | None, body: Any) -> None:
     flows.logout(svc, require_caller(caller))
