@@ -42,11 +42,16 @@ def _now() -> int:
 
 
 def _openid_lock(svc: Services, caller: Caller) -> AbstractContextManager[None]:
-    """The caller's openid lock. The lease outlives what one holder can do: the IDaaS call, a
+    """The caller's openid lock (:func:`_lock_openid`)."""
+    return _lock_openid(svc, caller.openid)
+
+
+def _lock_openid(svc: Services, openid: str) -> AbstractContextManager[None]:
+    """The per-openid lock. The lease outlives what one holder can do: the IDaaS call, a
     JWKS fetch (each bounded by connect + read) and a few Redis calls; a lease lost anyway is
     logged and counted (``bff_lock_leases_lost_total``). The wait covers one holder's call."""
     upstream = svc.settings.idaas_connect_timeout_s + svc.settings.idaas_read_timeout_s
-    return svc.store.openid_lock(caller.openid, lease_s=2 * upstream + 15.0, wait_s=upstream + 2.0)
+    return svc.store.openid_lock(openid, lease_s=2 * upstream + 15.0, wait_s=upstream + 2.0)
 
 
 def new_handle() -> tuple[str, str]:
@@ -217,13 +222,19 @@ def session_status(svc: Services, caller: Caller) -> dict[str, Any]:
 
 
 def logout(svc: Services, caller: Caller) -> None:
-    """Forget the session, the pending bind and the handle (the IdP offers no revocation).
+    """Forget the session, the pending bind and the handle (the IdP offers no revocation)."""
+    revoke(svc, caller.openid, caller.handle_sha256)
+    note_outcome("LOGGED_OUT")
+
+
+def revoke(svc: Services, openid: str, handle_sha256: str | None = None) -> None:
+    """End what bff keeps for ``openid``: the session, the pending bind and the handle (logout,
+    and ``bff-admin session revoke``, which knows no handle).
 
     Under the openid lock, so a login or bind in flight cannot write the session back after.
     """
-    with _openid_lock(svc, caller):
-        svc.store.forget(caller.openid, caller.handle_sha256)
-    note_outcome("LOGGED_OUT")
+    with _lock_openid(svc, openid):
+        svc.store.forget(openid, handle_sha256)
 
 
 def captcha(svc: Services, caller: Caller, device: Device) -> dict[str, Any]:
