@@ -31,7 +31,7 @@ from bff.settings import Settings, load_settings
 
 # What the service accepts as an openid (a handle's, or the gateway's header).
 _OPENID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-EXIT_CONFIG, EXIT_USAGE, EXIT_FAILED = 1, 2, 3
+EXIT_CONFIG, EXIT_FAILED = 1, 3  # and 2: a usage error (argparse)
 
 
 def _openid(value: str) -> str:
