@@ -10,15 +10,54 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-# Upstream failures (IDaaS and WeChat), mapped to our codes.
-BAD_RESPONSE = "BFF.UPSTREAM_BAD_RESPONSE"
-TIMEOUT = "BFF.UPSTREAM_TIMEOUT"
+# Our codes. Each has one HTTP status and one standard message: the table CODES below.
+VALIDATION = "BFF.VALIDATION"
+WECHAT_CODE_INVALID = "BFF.WECHAT_CODE_INVALID"
+UNAUTHENTICATED = "BFF.UNAUTHENTICATED"
+SESSION_EXPIRED = "BFF.SESSION_EXPIRED"
+NOT_FOUND = "BFF.NOT_FOUND"
+METHOD_NOT_ALLOWED = "BFF.METHOD_NOT_ALLOWED"
+NO_PENDING_BIND = "BFF.NO_PENDING_BIND"
+REQUEST_IN_PROGRESS = "BFF.REQUEST_IN_PROGRESS"
+PAYLOAD_TOO_LARGE = "BFF.PAYLOAD_TOO_LARGE"
+UNSUPPORTED_MEDIA_TYPE = "BFF.UNSUPPORTED_MEDIA_TYPE"
+RATE_LIMITED = "BFF.RATE_LIMITED"
+INTERNAL = "BFF.INTERNAL"
+BAD_RESPONSE = "BFF.UPSTREAM_BAD_RESPONSE"  # upstream failures (IDaaS and WeChat), mapped
 UNAVAILABLE = "BFF.UPSTREAM_UNAVAILABLE"
-UPSTREAM_MESSAGES = {
-    BAD_RESPONSE: "the identity provider answered badly",
-    TIMEOUT: "the identity provider did not answer in time",
-    UNAVAILABLE: "the identity provider is unavailable",
+TIMEOUT = "BFF.UPSTREAM_TIMEOUT"
+SESSION_STORE_UNAVAILABLE = "BFF.SESSION_STORE_UNAVAILABLE"
+NOT_READY = "BFF.NOT_READY"
+
+# code -> (HTTP status, standard message): the error classes below, Flask's own errors
+# (HTTP_CODES) and the OpenAPI document (the codes each operation declares) read this one table.
+CODES: dict[str, tuple[int, str]] = {
+    VALIDATION: (400, "the request is invalid"),
+    WECHAT_CODE_INVALID: (400, "the wx.login code is invalid or already used; call wx.login again"),
+    UNAUTHENTICATED: (401, "missing or invalid credentials"),
+    SESSION_EXPIRED: (401, "the session has expired; log in again"),
+    NOT_FOUND: (404, "no such endpoint"),
+    METHOD_NOT_ALLOWED: (405, "method not allowed on this endpoint"),
+    NO_PENDING_BIND: (409, "no bind is pending for this WeChat account; start again with login"),
+    REQUEST_IN_PROGRESS: (
+        409,
+        "another login or bind for this WeChat account is in progress; retry shortly",
+    ),
+    PAYLOAD_TOO_LARGE: (413, "the request body is too large"),
+    UNSUPPORTED_MEDIA_TYPE: (415, "the request body must be application/json"),
+    RATE_LIMITED: (429, "too many requests; retry later"),
+    INTERNAL: (500, "internal error"),
+    BAD_RESPONSE: (502, "the identity provider answered badly"),
+    UNAVAILABLE: (503, "the identity provider is unavailable"),
+    SESSION_STORE_UNAVAILABLE: (503, "the session store is unavailable"),
+    NOT_READY: (503, "not ready"),
+    TIMEOUT: (504, "the identity provider did not answer in time"),
 }
+# Not a code: stands, in an operation's declared errors, for any IDaaS business error passed on
+# with the IDaaS's own 4xx status and code (``IDAAS.SDK.LOGIN.1005`` on CIAM, ``SDK.LOGIN.1005``
+# on EIAM): see :class:`IdaasError`.
+IDAAS_ERRORS = "IDAAS.*"
+UPSTREAM_MESSAGES = {code: CODES[code][1] for code in (BAD_RESPONSE, TIMEOUT, UNAVAILABLE)}
 
 # IDaaS error codes, matched by suffix (``IDAAS.SDK.COMMON.1007`` on CIAM, ``SDK.COMMON.1007``
 # on EIAM): the state token is spent, invalid or expired; the session token is gone.
@@ -27,16 +66,17 @@ SESSION_TOKEN_GONE = frozenset({"PARAM.0023"})
 
 # The statuses Flask/werkzeug answer by themselves, as our codes and messages.
 HTTP_CODES = {
-    400: ("BFF.VALIDATION", "the request is malformed"),
-    401: ("BFF.UNAUTHENTICATED", "missing or invalid credentials"),
-    404: ("BFF.NOT_FOUND", "no such endpoint"),
-    405: ("BFF.METHOD_NOT_ALLOWED", "method not allowed on this endpoint"),
-    413: ("BFF.PAYLOAD_TOO_LARGE", "the request body is too large"),
-    415: ("BFF.UNSUPPORTED_MEDIA_TYPE", "the request body must be application/json"),
-    431: ("BFF.VALIDATION", "the request headers are too large"),
+    CODES[code][0]: (code, CODES[code][1])
+    for code in (
+        UNAUTHENTICATED,
+        NOT_FOUND,
+        METHOD_NOT_ALLOWED,
+        PAYLOAD_TOO_LARGE,
+        UNSUPPORTED_MEDIA_TYPE,
+    )
 }
-INTERNAL = ("BFF.INTERNAL", "internal error")
-NOT_READY = "BFF.NOT_READY"
+HTTP_CODES[400] = (VALIDATION, "the request is malformed")
+HTTP_CODES[431] = (VALIDATION, "the request headers are too large")
 
 
 class SettingsError(Exception):
@@ -46,9 +86,8 @@ class SettingsError(Exception):
 class BffError(Exception):
     """An error answered with the envelope: HTTP status, our (or the IDaaS's) code, a message."""
 
-    status = 500
-    code = "BFF.INTERNAL"
-    message = "internal error"
+    code = INTERNAL
+    status, message = CODES[code]
 
     def __init__(
         self,
@@ -68,48 +107,55 @@ class BffError(Exception):
 
 
 class BadRequest(BffError):
-    status, code, message = 400, "BFF.VALIDATION", "the request is invalid"
+    code = VALIDATION
+    status, message = CODES[code]
 
 
 class Unauthenticated(BffError):
-    status, code, message = 401, "BFF.UNAUTHENTICATED", "missing or invalid credentials"
+    code = UNAUTHENTICATED
+    status, message = CODES[code]
 
 
 class NotFound(BffError):
-    status, code, message = 404, "BFF.NOT_FOUND", "no such endpoint"
+    code = NOT_FOUND
+    status, message = CODES[code]
 
 
 class NoPendingBind(BffError):
-    status, code = 409, "BFF.NO_PENDING_BIND"
-    message = "no bind is pending for this WeChat account; start again with login"
+    code = NO_PENDING_BIND
+    status, message = CODES[code]
 
 
 class RequestInProgress(BffError):
-    status, code = 409, "BFF.REQUEST_IN_PROGRESS"
-    message = "another login or bind for this WeChat account is in progress; retry shortly"
+    code = REQUEST_IN_PROGRESS
+    status, message = CODES[code]
 
 
 class SessionExpired(BffError):
-    status, code, message = 401, "BFF.SESSION_EXPIRED", "the session has expired; log in again"
+    code = SESSION_EXPIRED
+    status, message = CODES[code]
 
 
 class SessionStoreUnavailable(BffError):
-    status, code, message = 503, "BFF.SESSION_STORE_UNAVAILABLE", "the session store is unavailable"
+    code = SESSION_STORE_UNAVAILABLE
+    status, message = CODES[code]
 
 
 class RateLimited(BffError):
-    status, code, message = 429, "BFF.RATE_LIMITED", "too many requests; retry later"
+    code = RATE_LIMITED
+    status, message = CODES[code]
 
 
 class WechatCodeInvalid(BffError):
-    status, code = 400, "BFF.WECHAT_CODE_INVALID"
-    message = "the wx.login code is invalid or already used; call wx.login again"
+    code = WECHAT_CODE_INVALID
+    status, message = CODES[code]
 
 
 class UpstreamError(BffError):
     """An upstream (IDaaS or WeChat) failure, already mapped to our status and code."""
 
-    status, code, message = 502, BAD_RESPONSE, UPSTREAM_MESSAGES[BAD_RESPONSE]
+    code = BAD_RESPONSE
+    status, message = CODES[code]
 
 
 def upstream_error(status: int, code: str) -> UpstreamError:

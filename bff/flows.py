@@ -50,11 +50,16 @@ NO_WAIT = 0.0
 
 
 def _openid_lock(svc: Services, caller: Caller, wait_s: float) -> AbstractContextManager[None]:
-    """The caller's openid lock. The lease outlives what one holder can do: the IDaaS call, a
-    JWKS fetch (each under one overall deadline of connect + read) and a few Redis calls; a
-    lease lost anyway is logged and counted (``bff_lock_leases_lost_total``)."""
+    """The caller's openid lock (:func:`_lock_openid`)."""
+    return _lock_openid(svc, caller.openid, wait_s)
+
+
+def _lock_openid(svc: Services, openid: str, wait_s: float) -> AbstractContextManager[None]:
+    """The per-openid lock. The lease outlives what one holder can do: the IDaaS call, a JWKS
+    fetch (each under one overall deadline of connect + read) and a few Redis calls; a lease
+    lost anyway is logged and counted (``bff_lock_leases_lost_total``)."""
     upstream = svc.settings.idaas_connect_timeout_s + svc.settings.idaas_read_timeout_s
-    return svc.store.openid_lock(caller.openid, lease_s=2 * upstream + 15.0, wait_s=wait_s)
+    return svc.store.openid_lock(openid, lease_s=2 * upstream + 15.0, wait_s=wait_s)
 
 
 def new_handle() -> tuple[str, str]:
@@ -242,14 +247,21 @@ def session_status(svc: Services, caller: Caller) -> dict[str, Any]:
 
 def logout(svc: Services, caller: Caller) -> None:
     """Forget the session, the pending bind and every handle of the user (the IdP offers no
-    revocation: its session token simply expires, held by no one).
-
-    Under the openid lock, so a login or bind in flight cannot write the session back after.
-    """
+    revocation: its session token simply expires, held by no one)."""
     _limit_session(svc, caller)
-    with _openid_lock(svc, caller, NO_WAIT):
-        svc.store.forget(caller.openid, caller.handle_sha256)
+    revoke(svc, caller.openid, caller.handle_sha256)
     note_outcome("LOGGED_OUT")
+
+
+def revoke(svc: Services, openid: str, handle_sha256: str | None = None) -> None:
+    """End what bff keeps for ``openid``: the session, the pending bind and every handle (logout,
+    and ``bff-admin session revoke``, which knows no handle).
+
+    Under the openid lock, so a login or bind in flight cannot write the session back after;
+    it does not wait for it (409 ``BFF.REQUEST_IN_PROGRESS``, retry).
+    """
+    with _lock_openid(svc, openid, NO_WAIT):
+        svc.store.forget(openid, handle_sha256)
 
 
 def captcha(svc: Services, caller: Caller, device: Device) -> dict[str, Any]:

@@ -70,15 +70,19 @@ def normalise(identifier: str) -> str:
 
 def destination_key(to: str) -> str:
     """Phone numbers and emails are counted by hash: no contact data in Redis keys."""
-    return hashlib.sha256(normalise(to).encode()).hexdigest()[:32]
+    return hashlib.sha256(_bytes(normalise(to))).hexdigest()[:32]
 
 
 def account_key(secret: bytes, identifier: str) -> str:
     """The IDaaS account a bind names (user name, mobile or e-mail), as a keyed hash: counters
     hold no account names, and nobody without the key can tell whose counter is whose."""
-    return hmac.new(secret, b"account\0" + normalise(identifier).encode(), "sha256").hexdigest()[
-        :32
-    ]
+    message = b"account\0" + _bytes(normalise(identifier))
+    return hmac.new(secret, message, "sha256").hexdigest()[:32]
+
+
+def _bytes(text: str) -> bytes:
+    """UTF-8, lone surrogates included: a name is forwarded as typed, so it is counted as typed."""
+    return text.encode("utf-8", "surrogatepass")
 
 
 class Limiter:

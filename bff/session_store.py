@@ -255,3 +255,51 @@ class SessionStore:
         """:raises SessionStoreUnavailable: when Redis does not answer."""
         with _fail_closed("ping"):
             self._redis.ping()
+
+    # ------------------------------------------------------------------------------------------
+    # Read-only views for operators (bff-admin): TTLs and non-secret fields, never a token, a
+    # state token, a handle or a handle's digest.
+
+    def describe(self, openid: str) -> dict[str, Any]:
+        """What is kept for ``openid``: the session (``expire_at``, ``unionid``,
+        ``id_token_sub``), the pending bind (``status``), whether the openid lock is held, each
+        with its key's TTL in seconds (None: no such key; -1: no expiry), and ``handles``: how
+        many live handles the per-openid index ``{prefix}:handles:{openid}`` lists (None when
+        there is no index for this openid).
+        """
+        index = self._key("handles", openid)
+        with _fail_closed("describe"):
+            with self._redis.pipeline(transaction=False) as pipe:  # several keys, maybe slots
+                for kind in ("session", "pending"):
+                    pipe.get(self._key(kind, openid))
+                    pipe.ttl(self._key(kind, openid))
+                pipe.ttl(self._key("lock", openid))
+                pipe.ttl(index)
+                pipe.zcount(index, int(time.time()), "+inf")  # scored by when each expires
+                session, session_ttl, pending, pending_ttl, lock_ttl, index_ttl, live = (
+                    pipe.execute()
+                )
+            handles = None if index_ttl == -2 else int(live)
+        stored = _decode(session, "session") or {}
+        parked = _decode(pending, "pending") or {}
+        return {
+            "session": {
+                "exists": session is not None,
+                "ttl_s": _ttl(session_ttl),
+                "expire_at": stored.get("expire_at"),
+                "unionid": stored.get("unionid"),
+                "id_token_sub": stored.get("id_token_sub"),
+            },
+            "pending_bind": {
+                "exists": pending is not None,
+                "ttl_s": _ttl(pending_ttl),
+                "status": parked.get("status"),
+            },
+            "lock": {"held": lock_ttl != -2, "ttl_s": _ttl(lock_ttl)},
+            "handles": handles,
+        }
+
+
+def _ttl(value: int) -> int | None:
+    """A TTL as Redis answers it, None for a key that does not exist (-2)."""
+    return None if value == -2 else int(value)

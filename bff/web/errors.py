@@ -11,7 +11,7 @@ from flask import Flask, Response, jsonify
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from bff.errors import HTTP_CODES, INTERNAL, BffError
+from bff.errors import CODES, HTTP_CODES, INTERNAL, BffError
 from bff.observability import current_request, note_outcome
 
 log = logging.getLogger("bff.errors")
@@ -55,7 +55,7 @@ def _from_validation(exc: ValidationError) -> Response:
 def _from_http(exc: HTTPException) -> Response:
     status = exc.code or 500
     if status not in HTTP_CODES:  # an HTTP status we never meant to answer: treat as internal
-        return envelope(500, *INTERNAL)
+        return envelope(500, INTERNAL, CODES[INTERNAL][1])
     code, message = HTTP_CODES[status]
     allow = getattr(exc, "valid_methods", None)
     return envelope(status, code, message, headers={"Allow": ", ".join(allow)} if allow else None)
@@ -67,7 +67,7 @@ def _internal(exc: Exception) -> Response:
     frames = traceback.extract_tb(exc.__traceback__)
     where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else None
     log.error("unhandled error", extra={"error_type": type(exc).__name__, "where": where})
-    return envelope(500, *INTERNAL)
+    return envelope(500, INTERNAL, CODES[INTERNAL][1])
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -2,7 +2,10 @@
 response dumping and the OpenAPI document, so ``/openapi.json`` cannot drift from the code.
 
 A view is ``view(svc, caller, body)``: the Services of this app, the authenticated caller (None
-for an ``auth=False`` operation) and the loaded body (None without a request schema).
+for an ``auth=False`` operation) and the loaded body (None without a request schema). Its name,
+in camelCase, is the operation's ``operationId`` (stable: clients are generated from them).
+Each operation declares the error codes it can answer (``bff.errors.CODES`` gives their
+statuses); every operation can also answer ``500 BFF.INTERNAL``.
 """
 
 from __future__ import annotations
@@ -16,16 +19,36 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import Schema
 from werkzeug.exceptions import UnsupportedMediaType
 
-from bff.errors import BadRequest
+from bff.errors import (
+    BAD_RESPONSE,
+    CODES,
+    IDAAS_ERRORS,
+    PAYLOAD_TOO_LARGE,
+    RATE_LIMITED,
+    REQUEST_IN_PROGRESS,
+    SESSION_STORE_UNAVAILABLE,
+    TIMEOUT,
+    UNAUTHENTICATED,
+    UNAVAILABLE,
+    UNSUPPORTED_MEDIA_TYPE,
+    VALIDATION,
+    BadRequest,
+    NotFound,
+)
 from bff.models import Caller
 from bff.services import Services
+from bff.settings import IDENTITY_SOURCES
 from bff.web.identity import current_caller
 
 View = Callable[[Services, Caller | None, dict[str, Any] | None], Any]
 
-# Errors every authenticated operation can answer (documented for each in OpenAPI); 409 is
-# BFF.REQUEST_IN_PROGRESS when the per-openid lock stays taken (and NO_PENDING_BIND on binds).
-AUTH_ERRORS = (400, 401, 409, 413, 415, 429, 502, 503, 504)
+# The error codes operations declare, in the groups they come in.
+AUTH = (UNAUTHENTICATED, SESSION_STORE_UNAVAILABLE)  # no caller, or Redis down (fail closed)
+BODY = (VALIDATION, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE)  # a body (and device headers)
+UPSTREAM = (BAD_RESPONSE, UNAVAILABLE, TIMEOUT)  # an IDaaS or WeChat call failed
+IDAAS = (*UPSTREAM, IDAAS_ERRORS)  # an IDaaS call: its failures, its business errors passed on
+# login and login/phone (the binds add NO_PENDING_BIND): limits, the openid lock, the IDaaS.
+SIGN_IN = (*AUTH, *BODY, *IDAAS, RATE_LIMITED, REQUEST_IN_PROGRESS)
 MAX_JSON_DEPTH = 32
 
 
@@ -38,9 +61,11 @@ class Operation:
     response: type[Schema] | None
     status: int
     auth: bool
-    errors: tuple[int, ...]
+    errors: tuple[str, ...]  # codes of bff.errors.CODES, or IDAAS_ERRORS
+    operation_id: str
     tags: tuple[str, ...] = field(default=())
     device_required: bool = True  # documents the device headers as required (auth operations)
+    identity_sources: tuple[str, ...] = IDENTITY_SOURCES  # elsewhere: 404, and not documented
 
 
 OPERATIONS: list[Operation] = []
@@ -95,6 +120,12 @@ def _no_constants(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
+def operation_id(view_name: str) -> str:
+    """``bind_username_password`` -> ``bindUsernamePassword``."""
+    first, *rest = view_name.split("_")
+    return first + "".join(word.capitalize() for word in rest)
+
+
 def require_caller(caller: Caller | None) -> Caller:
     """The caller of an ``auth=True`` operation: resolved before the view runs, never None."""
     assert caller is not None  # noqa: S101
@@ -118,35 +149,46 @@ class Api:
         response: type[Schema] | None = None,
         status: int = 200,
         auth: bool = True,
-        errors: tuple[int, ...] = AUTH_ERRORS,
+        errors: tuple[str, ...],
         device_required: bool = True,
-        guard: Callable[[Services], None] | None = None,
+        identity_sources: tuple[str, ...] = IDENTITY_SOURCES,
     ) -> Callable[[View], View]:
-        """Declare and register one operation; ``guard`` runs first (before auth and body)."""
-        full_path = (self.bp.url_prefix or "") + path
-        op = Operation(
-            method,
-            full_path,
-            summary,
-            request,
-            response,
-            status,
-            auth,
-            errors,
-            (self.tag,),
-            device_required,
-        )
-        OPERATIONS.append(op)
+        """Declare and register one operation.
 
+        ``errors``: every error code it can answer (a code of ``bff.errors.CODES``, or
+        ``IDAAS_ERRORS`` when it passes IDaaS business errors on). ``identity_sources``: the
+        identity modes it exists in; elsewhere it answers 404 (before auth and body).
+        """
+        unknown = set(errors) - set(CODES) - {IDAAS_ERRORS}
+        if unknown:
+            raise ValueError(f"{method} {path}: unknown error codes {sorted(unknown)}")
         # Built once: a marshmallow schema costs more to build than to use (docs/performance.md).
-        loader = op.request() if op.request is not None else None
-        dumper = op.response() if op.response is not None else None
+        loader = request() if request is not None else None
+        dumper = response() if response is not None else None
 
         def register(view: View) -> View:
+            op = Operation(
+                method,
+                (self.bp.url_prefix or "") + path,
+                summary,
+                request,
+                response,
+                status,
+                auth,
+                errors,
+                operation_id(view.__name__),
+                (self.tag,),
+                device_required,
+                identity_sources,
+            )
+            if any(other.operation_id == op.operation_id for other in OPERATIONS):
+                raise ValueError(f"{method} {path}: operationId {op.operation_id} is taken")
+            OPERATIONS.append(op)
+
             def endpoint() -> Any:
                 svc: Services = current_app.extensions["bff"]
-                if guard is not None:
-                    guard(svc)
+                if svc.settings.identity_source not in op.identity_sources:
+                    raise NotFound()
                 caller = current_caller(svc) if op.auth else None
                 body = None
                 if loader is not None:

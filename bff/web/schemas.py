@@ -2,7 +2,7 @@
 live with their clients, in bff/clients/).
 
 Requests keep ``unknown=RAISE``: a smuggled ``openid`` is a 400. The OpenAPI document is
-generated from these same classes.
+generated from these same classes; ``openapi_examples`` (name -> body) are its examples.
 """
 
 from __future__ import annotations
@@ -64,15 +64,29 @@ class _Request(Schema):
 # ----------------------------------------------------------------- mini-program requests
 
 
+_WX_CODE = "0c1Xl3Ga1ohFwJ0Zb1Ha1HqjXl3Xl3GT"
+_PHONE_CODE = "f3a7e5d1c9b24e68a0b1c2d3e4f50617"
+_ID_TOKEN = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"  # noqa: S105
+_PNG = (  # one pixel
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGBgAAAABQABpfZFQAAAAABJRU5ErkJggg=="
+)
+
+
 class WechatSessionRequest(_Request):
+    openapi_examples = {"wx_code": {"wx_code": _WX_CODE}}
+
     wx_code = code_field(required=True, metadata={"description": "a wx.login code"})
 
 
 class LoginRequest(_Request):
+    openapi_examples = {"code": {"code": _WX_CODE}}
+
     code = code_field(required=True, metadata={"description": "a fresh wx.login code"})
 
 
 class BindUsernamePasswordRequest(_Request):
+    openapi_examples = {"password": {"user_name": "alice", "password": "correct horse battery"}}
+
     user_name = text(256, required=True)
     password = text(1024, required=True, load_only=True)
 
@@ -82,6 +96,8 @@ class EmptyRequest(_Request):
 
 
 class PhoneCodeRequest(_Request):
+    openapi_examples = {"phone_code": {"phone_code": _PHONE_CODE}}
+
     phone_code = code_field(required=True, metadata={"description": "getPhoneNumber code"})
 
 
@@ -104,6 +120,8 @@ class _MobileOrEmail(_Request):
 
 
 class VerificationBindRequest(_MobileOrEmail):
+    openapi_examples = {"mobile": {"mobile": "+86-13800000000", "verify_code": "493027"}}
+
     verify_code = code_field(required=True)
 
 
@@ -129,6 +147,14 @@ class VerificationCodesRequest(_Request):
             },
         ]
     }
+    openapi_examples = {
+        "sms": {
+            "channel": "sms",
+            "to": "+86-13800000000",
+            "purpose": "bind",
+            "captcha": {"token": "c2a9e0b6f1d84f7e", "point_json": '{"x":121.5,"y":5.0}'},
+        }
+    }
 
     channel = fields.String(required=True, validate=validate.OneOf(("sms", "email")))
     to = text(254, required=True, metadata={"description": "+86-13800000000 or an email"})
@@ -151,11 +177,21 @@ class VerificationCodesRequest(_Request):
 
 
 class WechatSessionResponse(Schema):
+    openapi_examples = {
+        "handle": {"handle": "q8Xb2hT1cZ0mWkP5nV7rJ3yL6dF9sA4eG1uH8iK2oQw", "expires_in": 604800}
+    }
+
     handle = fields.String(required=True)
     expires_in = fields.Integer(required=True)
 
 
 class LoginResponse(Schema):
+    openapi_examples = {
+        "success": {"status": "SUCCESS", "expire": 432000, "id_token": _ID_TOKEN},
+        "social_bind": {"status": "SOCIAL_BIND", "flows": ["VERIFY_PHONE", "USERNAME_PASSWORD"]},
+        "mfa": {"status": "MFA_AUTH"},
+    }
+
     status = fields.String(required=True, metadata={"example": "SUCCESS"})
     expire = fields.Integer(metadata={"description": "seconds the session lives (SUCCESS)"})
     id_token = fields.String(metadata={"description": "verified JWT (SUCCESS)"})
@@ -163,16 +199,29 @@ class LoginResponse(Schema):
 
 
 class RefreshResponse(Schema):
+    openapi_examples = {"id_token": {"id_token": _ID_TOKEN, "expires_in": 3599}}
+
     id_token = fields.String(required=True)
     expires_in = fields.Integer(required=True)
 
 
 class SessionStatusResponse(Schema):
+    openapi_examples = {"active": {"active": True, "expires_in": 431000}, "none": {"active": False}}
+
     active = fields.Boolean(required=True)
     expires_in = fields.Integer()
 
 
 class CaptchaResponse(Schema):
+    openapi_examples = {
+        "slider": {
+            "token": "c2a9e0b6f1d84f7e",
+            "original_image_base64": _PNG,
+            "jigsaw_image_base64": _PNG,
+            "secret_key": "k7Q2mX9pL4sW1vB8",
+        }
+    }
+
     token = fields.String(required=True)
     original_image_base64 = fields.String()
     jigsaw_image_base64 = fields.String()
@@ -192,5 +241,10 @@ class ErrorResponse(Schema):
 
 
 class HealthResponse(Schema):
+    openapi_examples = {
+        "healthz": {"status": "ok"},
+        "readyz": {"status": "ok", "checks": {"redis": "ok"}},
+    }
+
     status = fields.String(required=True)
     checks = fields.Dict(keys=fields.String(), values=fields.String())

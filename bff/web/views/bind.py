@@ -12,10 +12,11 @@ from flask import Blueprint
 from marshmallow import Schema
 
 from bff import flows, verification_codes
+from bff.errors import NO_PENDING_BIND, RATE_LIMITED, VALIDATION
 from bff.models import Caller
 from bff.services import Services
 from bff.web.identity import current_device, optional_device
-from bff.web.operations import Api, View, require_caller
+from bff.web.operations import AUTH, BODY, IDAAS, SIGN_IN, Api, View, require_caller
 from bff.web.schemas import (
     BindUsernamePasswordRequest,
     CaptchaResponse,
@@ -73,9 +74,14 @@ def _bind_view(path: str, route: str) -> View:
 
 
 for _path, _schema, _route, _summary in BIND_ROUTES:
-    api.operation("POST", _path, _summary, request=_schema, response=LoginResponse)(
-        _bind_view(_path, _route)
-    )
+    api.operation(
+        "POST",
+        _path,
+        _summary,
+        request=_schema,
+        response=LoginResponse,
+        errors=(*SIGN_IN, NO_PENDING_BIND),
+    )(_bind_view(_path, _route))
 
 
 @api.operation(
@@ -83,7 +89,7 @@ for _path, _schema, _route, _summary in BIND_ROUTES:
     "/captcha",
     "A slider captcha for POST /verification-codes (null fields left out)",
     response=CaptchaResponse,
-    errors=(400, 401, 429, 502, 503, 504),
+    errors=(*AUTH, VALIDATION, *IDAAS, RATE_LIMITED),
     device_required=False,
 )
 def captcha(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
@@ -98,6 +104,7 @@ def captcha(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
     "Verify the slider and send an SMS or e-mail code for the pending bind",
     request=VerificationCodesRequest,
     status=204,
+    errors=(*AUTH, *BODY, *IDAAS, RATE_LIMITED, NO_PENDING_BIND),
 )
 def send_verification_code(svc: Services, caller: Caller | None, body: Any) -> None:
     device = current_device()  # checked before anything is counted or sent

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from bff import flows
-from bff.errors import NOT_READY
+from bff.errors import CODES, NOT_READY
 from bff.observability import metrics_text
 from bff.services import Services
 from bff.web.errors import envelope
@@ -37,14 +37,14 @@ def healthz(svc: Services, caller: Any, body: Any) -> dict[str, Any]:
     "200 when every dependency answers, else 503 naming the failing checks",
     response=HealthResponse,
     auth=False,
-    errors=(503,),
+    errors=(NOT_READY,),
 )
 def readyz(svc: Services, caller: Any, body: Any) -> Response:
     checks = flows.readiness(svc)
     failing = sorted(name for name, state in checks.items() if state != "ok")
     if not failing:
         return jsonify({"status": "ok", "checks": checks})
-    message = "not ready: " + ", ".join(failing)
+    message = f"{CODES[NOT_READY][1]}: " + ", ".join(failing)
     return envelope(503, NOT_READY, message, extra={"checks": checks})
 
 
@@ -56,4 +56,5 @@ def metrics(svc: Services, caller: Any, body: Any) -> Response:
 
 @api.operation("GET", "/openapi.json", "This document", auth=False, errors=())
 def openapi_json(svc: Services, caller: Any, body: Any) -> Response:
-    return jsonify(openapi_document(svc.settings.gateway_secret_header))
+    settings = svc.settings
+    return jsonify(openapi_document(settings.identity_source, settings.gateway_secret_header))

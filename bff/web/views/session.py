@@ -7,10 +7,11 @@ from typing import Any
 from flask import Blueprint
 
 from bff import flows
+from bff.errors import RATE_LIMITED, REQUEST_IN_PROGRESS, SESSION_EXPIRED
 from bff.models import Caller
 from bff.services import Services
 from bff.web.identity import current_device
-from bff.web.operations import Api, require_caller
+from bff.web.operations import AUTH, BODY, IDAAS, Api, require_caller
 from bff.web.schemas import EmptyRequest, RefreshResponse, SessionStatusResponse
 
 bp = Blueprint("session", __name__, url_prefix="/api/v1")
@@ -23,6 +24,7 @@ api = Api(bp, "session")
     "A fresh id_token from the server-held session",
     request=EmptyRequest,
     response=RefreshResponse,
+    errors=(*AUTH, *BODY, *IDAAS, RATE_LIMITED, REQUEST_IN_PROGRESS, SESSION_EXPIRED),
 )
 def refresh(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
     return flows.refresh(svc, require_caller(caller), current_device())
@@ -33,7 +35,7 @@ def refresh(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
     "/session",
     "Whether the caller has an active session",
     response=SessionStatusResponse,
-    errors=(401, 429, 503),
+    errors=(*AUTH, RATE_LIMITED),
 )
 def session_status(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
     return flows.session_status(svc, require_caller(caller))
@@ -44,7 +46,7 @@ def session_status(svc: Services, caller: Caller | None, body: Any) -> dict[str,
     "/session",
     "Log out: forget the session, the pending bind and every handle of the user",
     status=204,
-    errors=(401, 409, 429, 503),
+    errors=(*AUTH, RATE_LIMITED, REQUEST_IN_PROGRESS),
 )
 def logout(svc: Services, caller: Caller | None, body: Any) -> None:
     flows.logout(svc, require_caller(caller))

@@ -10,11 +10,11 @@ from typing import Any
 from flask import Blueprint
 
 from bff import flows
-from bff.errors import NotFound
+from bff.errors import RATE_LIMITED, SESSION_STORE_UNAVAILABLE, WECHAT_CODE_INVALID
 from bff.models import Caller
 from bff.services import Services
 from bff.web.identity import client_ip, current_device
-from bff.web.operations import Api, require_caller
+from bff.web.operations import BODY, SIGN_IN, UPSTREAM, Api, require_caller
 from bff.web.schemas import (
     LoginRequest,
     LoginResponse,
@@ -27,12 +27,6 @@ bp = Blueprint("signin", __name__, url_prefix="/api/v1")
 api = Api(bp, "sign-in")
 
 
-def _wechat_mode_only(svc: Services) -> None:
-    """``wechat/session`` exists in IDENTITY_SOURCE=wechat only: 404, whatever the body."""
-    if svc.settings.identity_source != "wechat":
-        raise NotFound()
-
-
 @api.operation(
     "POST",
     "/wechat/session",
@@ -41,10 +35,10 @@ def _wechat_mode_only(svc: Services) -> None:
     response=WechatSessionResponse,
     status=201,
     auth=False,
-    errors=(400, 404, 413, 415, 429, 502, 503, 504),
-    guard=_wechat_mode_only,
+    errors=(*BODY, *UPSTREAM, WECHAT_CODE_INVALID, RATE_LIMITED, SESSION_STORE_UNAVAILABLE),
+    identity_sources=("wechat",),  # 404 in gateway mode, whatever the body
 )
-def wechat_session(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
+def create_wechat_session(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
     return flows.open_wechat_session(svc, body["wx_code"], client_ip())
 
 
@@ -54,6 +48,7 @@ def wechat_session(svc: Services, caller: Caller | None, body: Any) -> dict[str,
     "Log in with a fresh wx.login code",
     request=LoginRequest,
     response=LoginResponse,
+    errors=SIGN_IN,
 )
 def login(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
     device = current_device()
@@ -66,6 +61,7 @@ def login(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
     "Log in with the WeChat phone-number button's code",
     request=PhoneCodeRequest,
     response=LoginResponse,
+    errors=SIGN_IN,
 )
 def login_phone(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
     device = current_device()
