@@ -13,7 +13,7 @@ help:  ## list targets
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,test]'
+	$(BIN)/pip install --quiet -e '.[dev,test,otel]'
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install bff with its dev and test extras

@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from bff.settings import load_settings
     from bff.web.errors import register_error_handlers
     from bff.web.request_log import register_request_hooks
+    from bff.web.tracing import configure_tracing
     from bff.web.views import BLUEPRINTS
 
     settings = settings or load_settings()
@@ -50,5 +51,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     register_error_handlers(app)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    configure_tracing(app)  # only when the OTEL_* variables ask for it
     logging.getLogger("bff.app").info("bff started", extra={"settings": settings.redacted()})
     return app

@@ -64,14 +64,15 @@ class RequestRecord:
     upstream_ms: float = 0.0
     outcome: str | None = None
     openid_hash: str | None = None
+    traceparent: str | None = None  # an incoming W3C traceparent, passed on to the upstreams
 
 
 _current: ContextVar[RequestRecord | None] = ContextVar("bff_request", default=None)
 
 
-def begin_request(request_id: str) -> RequestRecord:
+def begin_request(request_id: str, traceparent: str | None = None) -> RequestRecord:
     """Open the record of the request this thread (or greenlet) now serves."""
-    record = RequestRecord(request_id)
+    record = RequestRecord(request_id, traceparent=traceparent)
     _current.set(record)
     return record
 
@@ -82,6 +83,18 @@ def end_request() -> None:
 
 def current_request() -> RequestRecord | None:
     return _current.get()
+
+
+def upstream_headers() -> dict[str, str]:
+    """What every upstream call carries of the request it serves: its ``X-Request-ID`` (so the
+    IDaaS's and WeChat's logs join bff's), and the caller's ``traceparent`` when one came in."""
+    record = _current.get()
+    if record is None:
+        return {}
+    headers = {"X-Request-ID": record.request_id}
+    if record.traceparent:
+        headers["traceparent"] = record.traceparent
+    return headers
 
 
 def note_outcome(outcome: str) -> None:

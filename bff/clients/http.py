@@ -25,7 +25,7 @@ from circuitbreaker import (  # type: ignore[import-untyped]
 from bff.clients import deadline
 from bff.clients.deadline import DeadlineAdapter
 from bff.errors import BAD_RESPONSE, TIMEOUT, UNAVAILABLE, UpstreamError, upstream_error
-from bff.observability import record_upstream
+from bff.observability import record_upstream, upstream_headers
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,7 @@ class Upstream:
         resp = self._http.request(
             method,
             self._base_url + path,
-            headers={**headers, "Accept-Encoding": "identity"},
+            headers={**upstream_headers(), **headers, "Accept-Encoding": "identity"},
             json=body,
             params=params,
             timeout=self._timeout,

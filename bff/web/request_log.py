@@ -20,6 +20,8 @@ from bff.observability import (
 log = logging.getLogger("bff.request")
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+# W3C trace context, version 00: trace id and parent id not all zeros.
+_TRACEPARENT = re.compile(r"^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$")
 
 
 def _route() -> str:
@@ -29,7 +31,11 @@ def _route() -> str:
 
 def _start() -> None:
     offered = request.headers.get("X-Request-ID", "")
-    begin_request(offered if _SANE_REQUEST_ID.match(offered) else uuid.uuid4().hex)
+    traceparent = request.headers.get("traceparent", "")
+    begin_request(
+        offered if _SANE_REQUEST_ID.match(offered) else uuid.uuid4().hex,
+        traceparent if _TRACEPARENT.match(traceparent) else None,
+    )
 
 
 def _finish(resp: Response) -> Response:
