@@ -87,6 +87,18 @@ def parse_rate_limits(value: str, scopes: tuple[str, ...]) -> RateLimits:
     return parsed
 
 
+class _LogLevel(fields.String):
+    """``debug``, ``Info``, ``WARNING``, ...: any case, kept upper-case."""
+
+    LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        level = str(super()._deserialize(value, attr, data, **kwargs)).strip().upper()
+        if level not in self.LEVELS:
+            raise ValidationError(f"must be one of {', '.join(self.LEVELS)} (any case)")
+        return level
+
+
 class _RateLimitField(fields.Field):  # type: ignore[type-arg]
     def __init__(self, scopes: tuple[str, ...], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -210,13 +222,7 @@ class Settings:
     )
     circuit_failures: int = _var(_count("CIRCUIT_FAILURES", 5))
     circuit_reset_s: float = _var(_positive("CIRCUIT_RESET_S", 30.0))
-    log_level: str = _var(
-        fields.String(
-            data_key="LOG_LEVEL",
-            load_default="INFO",
-            validate=validate.OneOf(("DEBUG", "INFO", "WARNING", "ERROR")),
-        )
-    )
+    log_level: str = _var(_LogLevel(data_key="LOG_LEVEL", load_default="INFO"))
     log_hash_key: str | None = _var(fields.String(data_key="LOG_HASH_KEY", load_default=None))
 
     @property
@@ -253,28 +259,49 @@ class Settings:
         return out
 
 
-def _cross_checks(data: dict[str, Any]) -> None:
+def _cross_checks(data: Mapping[str, Any]) -> dict[str, str]:
     """What one variable alone cannot say: secrets by identity mode, TLS in production."""
+    problems: dict[str, str] = {}
     if data.get("identity_source") == "wechat":
         for key, name in (("wechat_appid", "WECHAT_APPID"), ("wechat_secret", "WECHAT_SECRET")):
             if not data.get(key):
-                raise ValidationError("required when IDENTITY_SOURCE=wechat", name)
+                problems[name] = "required when IDENTITY_SOURCE=wechat"
     if data.get("identity_source") == "gateway" and not data.get("gateway_secret"):
-        raise ValidationError("required when IDENTITY_SOURCE=gateway", "GATEWAY_SECRET")
+        problems["GATEWAY_SECRET"] = "required when IDENTITY_SOURCE=gateway"  # noqa: S105
     if data.get("bff_env") == "production":
         for key, name in (
             ("idaas_base_url", "IDAAS_BASE_URL"),
             ("wechat_api_base", "WECHAT_API_BASE"),
         ):
-            if not _tls_or_loopback(data.get(key) or ""):
-                raise ValidationError(
-                    "must be https:// in production (plain http: loopback only)", name
-                )
+            if key in data and not _tls_or_loopback(data[key] or ""):
+                problems[name] = "must be https:// in production (plain http: loopback only)"
+    return problems
 
 
 _ENV_SCHEMA = Schema.from_dict(
     {f.name: f.metadata["env"] for f in dataclass_fields(Settings)}, name="Environment"
 )()
+
+
+def check_environment(
+    schema: Schema, env: Mapping[str, str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Load ``env`` with ``schema``: what loaded, and every variable's first problem."""
+    try:
+        return schema.load(env, unknown=EXCLUDE), {}  # the environment holds far more than ours
+    except ValidationError as exc:
+        messages = exc.normalized_messages()  # type: ignore[no-untyped-call]
+        problems = {
+            name: str(found[0] if isinstance(found, list) else found)
+            for name, found in messages.items()
+        }
+        valid = exc.valid_data if isinstance(exc.valid_data, dict) else {}
+        return valid, problems
+
+
+def settings_problem(problems: Mapping[str, str]) -> SettingsError:
+    """One error naming every bad variable, in name order: ``A: ...; B: ...``."""
+    return SettingsError("; ".join(f"{name}: {problems[name]}" for name in sorted(problems)))
 
 
 def load_settings(
@@ -285,16 +312,12 @@ def load_settings(
     ``defaults`` fill in what the mapping lacks: only the development server passes any
     (:data:`DEV_DEFAULTS`); the production entry point has none, secrets included.
 
-    :raises SettingsError: naming the first variable that is missing or malformed.
+    :raises SettingsError: naming every variable that is missing or malformed, at once.
     """
     env = dict(os.environ if environ is None else environ)
     env = {k: v for k, v in {**(defaults or {}), **env}.items() if v != ""}  # empty = unset
-    try:
-        data = _ENV_SCHEMA.load(env, unknown=EXCLUDE)  # the environment holds far more than ours
-        _cross_checks(data)
-        return Settings(**data)
-    except ValidationError as exc:
-        messages = exc.normalized_messages()  # type: ignore[no-untyped-call]
-        name, problems = next(iter(sorted(messages.items())))
-        problem = problems[0] if isinstance(problems, list) else problems
-        raise SettingsError(f"{name}: {problem}") from None
+    data, problems = check_environment(_ENV_SCHEMA, env)
+    problems = {**_cross_checks(data), **problems}  # a variable's own problem comes first
+    if problems:
+        raise settings_problem(problems)
+    return Settings(**data)

@@ -121,7 +121,10 @@ def test_gunicorn_config_exits_with_one_line_on_bad_settings(tmp_path):
     )
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
-        "bff: configuration error: IDAAS_CLIENT_ID: Missing data for required field."
+        "bff: configuration error: IDAAS_CLIENT_ID: Missing data for required field.; "
+        "REDIS_URL: Missing data for required field.; "
+        "WECHAT_APPID: required when IDENTITY_SOURCE=wechat; "
+        "WECHAT_SECRET: required when IDENTITY_SOURCE=wechat"
     ]
 
 
@@ -164,3 +167,18 @@ def test_the_production_env_example_works_sourced_by_a_shell():
     assert out.returncode == 0 and out.stderr == "", out.stderr
     shell = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
     assert {k: shell.get(k) for k in compose} == compose
+
+
+def test_every_bad_variable_is_named_at_once():
+    """Not one per restart: the whole list, in name order."""
+    env = {**MINIMAL, "IDAAS_READ_TIMEOUT_S": "soon", "REDIS_CLUSTER": "maybe"}
+    del env["WECHAT_SECRET"]
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env)
+    named = [part.split(":")[0] for part in str(caught.value).split("; ")]
+    assert named == ["IDAAS_READ_TIMEOUT_S", "REDIS_CLUSTER", "WECHAT_SECRET"]
+
+
+@pytest.mark.parametrize("level", ["debug", "Info", "WARNING", " error "])
+def test_log_level_is_case_insensitive(level):
+    assert load_settings({**MINIMAL, "LOG_LEVEL": level}).log_level == level.strip().upper()
