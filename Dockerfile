@@ -10,7 +10,10 @@ RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 # Runtime stage: the wheels, the gunicorn config, a non-root user; gunicorn is PID 1.
 FROM python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91
-ENV PYTHONDONTWRITEBYTECODE=1 \
+# The commit built (bff_build_info, the start-up line): docker build --build-arg BFF_COMMIT=$(git rev-parse --short HEAD)
+ARG BFF_COMMIT=unknown
+ENV BFF_COMMIT=${BFF_COMMIT} \
+    PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     BFF_ENV=production \
     PROMETHEUS_MULTIPROC_DIR=/tmp/bff-metrics \

@@ -31,9 +31,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from flask import Flask
     from werkzeug.middleware.proxy_fix import ProxyFix
 
-    from bff.observability import configure_logging
+    from bff.observability import configure_logging, record_build
     from bff.services import build_services
     from bff.settings import load_settings
+    from bff.version import build_commit
     from bff.web.errors import register_error_handlers
     from bff.web.request_log import register_request_hooks
     from bff.web.tracing import configure_tracing
@@ -52,5 +53,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     configure_tracing(app)  # only when the OTEL_* variables ask for it
-    logging.getLogger("bff.app").info("bff started", extra={"settings": settings.redacted()})
+    commit = build_commit()
+    record_build(commit)
+    logging.getLogger("bff.app").info(
+        "bff started", extra={"commit": commit, "settings": settings.redacted()}
+    )
     return app

@@ -16,17 +16,22 @@ import sys
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
 )
 from pythonjsonlogger.json import JsonFormatter
+
+from bff.version import __version__
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 REQUESTS = Counter("bff_requests_total", "Requests answered", ["route", "status"])
@@ -46,6 +51,12 @@ LOGIN_OUTCOMES = Counter("bff_login_outcomes_total", "Login and bind outcomes", 
 SESSION_STORE_ERRORS = Counter("bff_session_store_errors_total", "Failed session-store calls")
 LOCK_LEASES_LOST = Counter(
     "bff_lock_leases_lost_total", "Per-openid locks whose lease ran out before release"
+)
+BUILD_INFO = Gauge(
+    "bff_build_info",
+    "Always 1: the version and commit serving",
+    ["version", "commit"],
+    multiprocess_mode="max",
 )
 RATE_LIMITER_FAIL_OPEN = Counter(
     "bff_rate_limiter_fail_open_total", "Requests let through because the limiter was down"
@@ -141,17 +152,29 @@ class _RequestContext(logging.Filter):
         return True
 
 
+class JsonLines(JsonFormatter):
+    """One JSON object per line: ``ts`` (ISO 8601, UTC, milliseconds, ``Z``), ``level``,
+    ``logger``, ``message``, ``service`` and ``version`` on every line, then the extras.
+    gunicorn's own lines use it too (config/gunicorn.conf.py)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(
+            "{asctime}{levelname}{name}{message}",
+            style="{",
+            rename_fields={"asctime": "ts", "levelname": "level", "name": "logger"},
+            static_fields={"service": "bff", "version": __version__},
+        )
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        stamp = datetime.fromtimestamp(record.created, tz=UTC)
+        return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(record.msecs):03d}Z"
+
+
 def configure_logging(level: str) -> None:
     """JSON lines on stdout for every ``bff.*`` logger (idempotent)."""
     handler = logging.StreamHandler(sys.stdout)
     handler.addFilter(_RequestContext())
-    handler.setFormatter(
-        JsonFormatter(
-            "{asctime}{levelname}{name}{message}",
-            style="{",
-            rename_fields={"asctime": "ts", "levelname": "level", "name": "logger"},
-        )
-    )
+    handler.setFormatter(JsonLines())
     root = logging.getLogger("bff")
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -159,6 +182,11 @@ def configure_logging(level: str) -> None:
 
 
 # ----------------------------------------------------------------- metrics
+
+
+def record_build(commit: str) -> None:
+    """``bff_build_info{version,commit} 1``."""
+    BUILD_INFO.labels(__version__, commit).set(1)
 
 
 def metrics_text() -> tuple[bytes, str]:

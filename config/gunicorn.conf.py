@@ -76,14 +76,7 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "{asctime}{levelname}{name}{message}",
-            "style": "{",
-            "rename_fields": {"asctime": "ts", "levelname": "level", "name": "logger"},
-        }
-    },
+    "formatters": {"json": {"()": "bff.observability.JsonLines"}},
     "handlers": {
         "stderr": {
             "class": "logging.StreamHandler",

@@ -62,11 +62,14 @@ def _from_http(exc: HTTPException) -> Response:
 
 
 def _internal(exc: Exception) -> Response:
-    # No stack trace and no exception message in the log (a message may quote a token or a URL
-    # with a secret): the type and where it was raised, joined by the request_id.
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else None
-    log.error("unhandled error", extra={"error_type": type(exc).__name__, "where": where})
+    # The exception's type and every frame (file:line:function), joined by the request_id, so
+    # a 500 can be found; never its message or any value (either may quote a token, a password
+    # or a URL with a secret).
+    frames = [
+        f"{'/'.join(f.filename.rsplit('/', 2)[-2:])}:{f.lineno}:{f.name}"
+        for f in traceback.extract_tb(exc.__traceback__)
+    ]
+    log.error("unhandled error", extra={"error_type": type(exc).__name__, "frames": frames})
     return envelope(500, INTERNAL, CODES[INTERNAL][1])
 
 

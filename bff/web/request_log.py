@@ -19,6 +19,7 @@ from bff.observability import (
 
 log = logging.getLogger("bff.request")
 
+_PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 # W3C trace context, version 00: trace id and parent id not all zeros.
 _TRACEPARENT = re.compile(r"^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -49,7 +50,8 @@ def _finish(resp: Response) -> Response:
     route = _route()
     REQUESTS.labels(route, str(resp.status_code)).inc()
     REQUEST_DURATION.labels(route).observe(elapsed)
-    log.info(
+    log.log(
+        logging.DEBUG if route in _PROBES else logging.INFO,  # probes and scrapes: quiet
         "request",
         extra={
             "request_id": record.request_id,

@@ -242,9 +242,10 @@ class ErrorResponse(Schema):
 
 class HealthResponse(Schema):
     openapi_examples = {
-        "healthz": {"status": "ok"},
+        "healthz": {"status": "ok", "version": "0.1.0"},
         "readyz": {"status": "ok", "checks": {"redis": "ok"}},
     }
 
     status = fields.String(required=True)
+    version = fields.String(metadata={"description": "bff's version (/healthz)"})
     checks = fields.Dict(keys=fields.String(), values=fields.String())

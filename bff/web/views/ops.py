@@ -10,6 +10,7 @@ from bff import flows
 from bff.errors import CODES, NOT_READY
 from bff.observability import metrics_text
 from bff.services import Services
+from bff.version import __version__
 from bff.web.errors import envelope
 from bff.web.openapi import openapi_document
 from bff.web.operations import Api
@@ -28,7 +29,7 @@ api = Api(bp, "operations")
     errors=(),
 )
 def healthz(svc: Services, caller: Any, body: Any) -> dict[str, Any]:
-    return {"status": "ok"}
+    return {"status": "ok", "version": __version__}
 
 
 @api.operation(
