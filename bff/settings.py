@@ -111,13 +111,13 @@ class _RateLimitField(fields.Field):  # type: ignore[type-arg]
             raise ValidationError(f"not a rate limit like '5/minute': {exc}") from None
 
 
-def _positive(name: str, default: float) -> fields.Float:
+def positive(name: str, default: float) -> fields.Float:
     return fields.Float(
         data_key=name, load_default=default, validate=validate.Range(min=0, min_inclusive=False)
     )
 
 
-def _count(name: str, default: int, minimum: int = 1) -> fields.Integer:
+def count(name: str, default: int, minimum: int = 1) -> fields.Integer:
     return fields.Integer(
         data_key=name, load_default=default, strict=False, validate=validate.Range(min=minimum)
     )
@@ -132,7 +132,7 @@ def _rate(name: str, default: str) -> _RateLimitField:
     return _RateLimitField(scopes, data_key=name, load_default=parse_rate_limits(default, scopes))
 
 
-def _var(field: fields.Field) -> Any:  # type: ignore[type-arg]
+def env_var(field: fields.Field) -> Any:  # type: ignore[type-arg]
     """A Settings field read from the environment variable ``field.data_key``."""
     return dataclass_field(metadata={"env": field})
 
@@ -144,24 +144,26 @@ class Settings:
     Built by :func:`load_settings`; the loading schema is made from these declarations.
     """
 
-    bff_env: str = _var(
+    bff_env: str = env_var(
         fields.String(data_key="BFF_ENV", load_default="production", validate=validate.OneOf(ENVS))
     )
-    idaas_base_url: str = _var(
+    idaas_base_url: str = env_var(
         fields.Url(data_key="IDAAS_BASE_URL", required=True, require_tld=False)
     )
-    idaas_client_id: str = _var(
+    idaas_client_id: str = env_var(
         fields.String(
             data_key="IDAAS_CLIENT_ID", required=True, validate=validate.Length(min=1, max=256)
         )
     )
-    idaas_connect_timeout_s: float = _var(_positive("IDAAS_CONNECT_TIMEOUT_S", 2.0))
-    idaas_read_timeout_s: float = _var(_positive("IDAAS_READ_TIMEOUT_S", 8.0))
-    idaas_session_token_header: str = _var(_header("IDAAS_SESSION_TOKEN_HEADER", "session-token"))
-    idaas_verify_id_token: bool = _var(
+    idaas_connect_timeout_s: float = env_var(positive("IDAAS_CONNECT_TIMEOUT_S", 2.0))
+    idaas_read_timeout_s: float = env_var(positive("IDAAS_READ_TIMEOUT_S", 8.0))
+    idaas_session_token_header: str = env_var(
+        _header("IDAAS_SESSION_TOKEN_HEADER", "session-token")
+    )
+    idaas_verify_id_token: bool = env_var(
         fields.Boolean(data_key="IDAAS_VERIFY_ID_TOKEN", load_default=True)
     )
-    redis_url: str = _var(
+    redis_url: str = env_var(
         fields.String(
             data_key="REDIS_URL",
             required=True,
@@ -170,60 +172,60 @@ class Settings:
             ),
         )
     )
-    redis_cluster: bool = _var(fields.Boolean(data_key="REDIS_CLUSTER", load_default=False))
-    redis_key_prefix: str = _var(
+    redis_cluster: bool = env_var(fields.Boolean(data_key="REDIS_CLUSTER", load_default=False))
+    redis_key_prefix: str = env_var(
         fields.String(
             data_key="REDIS_KEY_PREFIX",
             load_default="bff",
             validate=validate.Regexp(r"^[A-Za-z0-9_.{}-]{1,64}$"),
         )
     )
-    identity_source: str = _var(
+    identity_source: str = env_var(
         fields.String(
             data_key="IDENTITY_SOURCE",
             load_default="wechat",
             validate=validate.OneOf(IDENTITY_SOURCES),
         )
     )
-    wechat_appid: str | None = _var(fields.String(data_key="WECHAT_APPID", load_default=None))
-    wechat_secret: str | None = _var(fields.String(data_key="WECHAT_SECRET", load_default=None))
-    wechat_api_base: str = _var(
+    wechat_appid: str | None = env_var(fields.String(data_key="WECHAT_APPID", load_default=None))
+    wechat_secret: str | None = env_var(fields.String(data_key="WECHAT_SECRET", load_default=None))
+    wechat_api_base: str = env_var(
         fields.Url(
             data_key="WECHAT_API_BASE", load_default="https://api.weixin.qq.com", require_tld=False
         )
     )
-    wechat_connect_timeout_s: float = _var(_positive("WECHAT_CONNECT_TIMEOUT_S", 2.0))
-    wechat_read_timeout_s: float = _var(_positive("WECHAT_READ_TIMEOUT_S", 5.0))
-    handle_ttl_s: int = _var(_count("HANDLE_TTL_S", 604800))
-    state_token_ttl_s: int = _var(_count("STATE_TOKEN_TTL_S", 600))
-    gateway_openid_header: str = _var(_header("GATEWAY_OPENID_HEADER", "X-WX-OPENID"))
-    gateway_unionid_header: str = _var(_header("GATEWAY_UNIONID_HEADER", "X-WX-UNIONID"))
-    gateway_secret_header: str = _var(_header("GATEWAY_SECRET_HEADER", "X-Gateway-Secret"))
-    gateway_secret: str | None = _var(
+    wechat_connect_timeout_s: float = env_var(positive("WECHAT_CONNECT_TIMEOUT_S", 2.0))
+    wechat_read_timeout_s: float = env_var(positive("WECHAT_READ_TIMEOUT_S", 5.0))
+    handle_ttl_s: int = env_var(count("HANDLE_TTL_S", 604800))
+    state_token_ttl_s: int = env_var(count("STATE_TOKEN_TTL_S", 600))
+    gateway_openid_header: str = env_var(_header("GATEWAY_OPENID_HEADER", "X-WX-OPENID"))
+    gateway_unionid_header: str = env_var(_header("GATEWAY_UNIONID_HEADER", "X-WX-UNIONID"))
+    gateway_secret_header: str = env_var(_header("GATEWAY_SECRET_HEADER", "X-Gateway-Secret"))
+    gateway_secret: str | None = env_var(
         fields.String(
             data_key="GATEWAY_SECRET", load_default=None, validate=validate.Length(min=16)
         )
     )
-    trusted_proxy_count: int = _var(_count("TRUSTED_PROXY_COUNT", 1, minimum=0))
-    max_body_bytes: int = _var(_count("MAX_BODY_BYTES", 16384, minimum=64))
-    upstream_max_body_bytes: int = _var(
-        _count("UPSTREAM_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
+    trusted_proxy_count: int = env_var(count("TRUSTED_PROXY_COUNT", 1, minimum=0))
+    max_body_bytes: int = env_var(count("MAX_BODY_BYTES", 16384, minimum=64))
+    upstream_max_body_bytes: int = env_var(
+        count("UPSTREAM_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
     )
-    rate_limit_bind: RateLimits = _var(
+    rate_limit_bind: RateLimits = env_var(
         _rate("RATE_LIMIT_BIND", "openid=5/minute,ip=30/minute,account=4/15minutes")
     )
-    rate_limit_login: RateLimits = _var(_rate("RATE_LIMIT_LOGIN", "20/minute"))
-    rate_limit_session: RateLimits = _var(_rate("RATE_LIMIT_SESSION", "60/minute"))
-    rate_limit_codes: RateLimits = _var(
+    rate_limit_login: RateLimits = env_var(_rate("RATE_LIMIT_LOGIN", "20/minute"))
+    rate_limit_session: RateLimits = env_var(_rate("RATE_LIMIT_SESSION", "60/minute"))
+    rate_limit_codes: RateLimits = env_var(
         _rate(
             "RATE_LIMIT_CODES",
             "destination=1/minute,destination=5/hour,openid=10/day,ip=20/hour",
         )
     )
-    circuit_failures: int = _var(_count("CIRCUIT_FAILURES", 5))
-    circuit_reset_s: float = _var(_positive("CIRCUIT_RESET_S", 30.0))
-    log_level: str = _var(_LogLevel(data_key="LOG_LEVEL", load_default="INFO"))
-    log_hash_key: str | None = _var(fields.String(data_key="LOG_HASH_KEY", load_default=None))
+    circuit_failures: int = env_var(count("CIRCUIT_FAILURES", 5))
+    circuit_reset_s: float = env_var(positive("CIRCUIT_RESET_S", 30.0))
+    log_level: str = env_var(_LogLevel(data_key="LOG_LEVEL", load_default="INFO"))
+    log_hash_key: str | None = env_var(fields.String(data_key="LOG_HASH_KEY", load_default=None))
 
     @property
     def idaas_timeout(self) -> tuple[float, float]:
@@ -304,6 +306,22 @@ def settings_problem(problems: Mapping[str, str]) -> SettingsError:
     return SettingsError("; ".join(f"{name}: {problems[name]}" for name in sorted(problems)))
 
 
+def environment(
+    environ: Mapping[str, str] | None = None, defaults: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The variables to read: ``environ`` (default ``os.environ``) over ``defaults``; an empty
+    variable counts as unset."""
+    env = dict(os.environ if environ is None else environ)
+    return {k: v for k, v in {**(defaults or {}), **env}.items() if v != ""}
+
+
+def collect_settings(env: Mapping[str, str]) -> tuple[Settings | None, dict[str, str]]:
+    """Settings from ``env`` and every problem found (None when there are any)."""
+    data, problems = check_environment(_ENV_SCHEMA, env)
+    problems = {**_cross_checks(data), **problems}  # a variable's own problem comes first
+    return (None, problems) if problems else (Settings(**data), {})
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, *, defaults: Mapping[str, str] | None = None
 ) -> Settings:
@@ -314,10 +332,7 @@ def load_settings(
 
     :raises SettingsError: naming every variable that is missing or malformed, at once.
     """
-    env = dict(os.environ if environ is None else environ)
-    env = {k: v for k, v in {**(defaults or {}), **env}.items() if v != ""}  # empty = unset
-    data, problems = check_environment(_ENV_SCHEMA, env)
-    problems = {**_cross_checks(data), **problems}  # a variable's own problem comes first
-    if problems:
+    settings, problems = collect_settings(environment(environ, defaults))
+    if settings is None:
         raise settings_problem(problems)
-    return Settings(**data)
+    return settings

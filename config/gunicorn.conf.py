@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import tempfile
+import threading
 import uuid
 from typing import Any
 
@@ -17,7 +19,7 @@ from gunicorn import util as gunicorn_util  # type: ignore[import-untyped]
 from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 
 from bff.errors import SettingsError
-from bff.settings import load_settings
+from bff.server_settings import load_server_settings
 
 if os.environ.get("BFF_ENV", "").strip() == "development":
     # Development defaults (public secrets, plain-http upstreams) exist only under
@@ -29,7 +31,7 @@ if os.environ.get("BFF_ENV", "").strip() == "development":
     )
     sys.exit(1)
 try:
-    _settings = load_settings()
+    _settings, _server = load_server_settings()  # bff's variables and the GUNICORN_* ones
 except SettingsError as exc:
     print(f"bff: configuration error: {exc}", file=sys.stderr)  # noqa: T201
     sys.exit(1)
@@ -39,19 +41,20 @@ _default_metrics_dir = os.path.join(tempfile.gettempdir(), "bff-metrics")
 _metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", _default_metrics_dir)
 os.makedirs(_metrics_dir, exist_ok=True)
 
-bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-# I/O-bound: each request mostly waits on the IDaaS, so threads keep a worker busy cheaply.
-worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "16"))
-# Above IDaaS connect + read (2 + 8 s by default) and the per-openid lock wait, so ours fire first.
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
-graceful_timeout = int(
-    os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20")
-)  # SIGTERM: finish in-flight
-keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
-max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "0"))
+bind = _server.bind
+workers = _server.workers
+# I/O-bound: each request mostly waits on the IDaaS. gthread: threads per worker; gevent:
+# greenlets per worker (worker_connections). docs/performance.md measures both.
+worker_class = _server.worker_class
+threads = _server.threads
+worker_connections = _server.worker_connections
+# Above what one request can take (the lock wait, the IDaaS call and a JWKS fetch, each call
+# under its connect + read deadline), so bff's own 504 fires first.
+timeout = _server.timeout
+graceful_timeout = _server.graceful_timeout  # SIGTERM: drain, then finish what is in flight
+keepalive = _server.keepalive
+max_requests = _server.max_requests
+max_requests_jitter = _server.max_requests_jitter
 limit_request_field_size = 8190  # huge headers: 400 from gunicorn before they reach us
 preload_app = False  # each worker builds its own Redis and HTTP pools: nothing shared across fork
 accesslog = None  # bff logs its own JSON request line
@@ -71,7 +74,7 @@ class _NoAccessLog(Logger):  # type: ignore[misc]
 
 logger_class = _NoAccessLog
 errorlog = "-"
-loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+loglevel = _server.log_level
 # gunicorn's own lines (boot, worker exits) as JSON too: one object per line on stdout/stderr.
 logconfig_dict = {
     "version": 1,
@@ -126,6 +129,23 @@ def on_starting(server: Any) -> None:
     for name in os.listdir(_metrics_dir):
         if name.endswith(".db"):
             os.remove(os.path.join(_metrics_dir, name))
+
+
+def post_worker_init(worker: Any) -> None:
+    """SIGTERM first drains: for GUNICORN_DRAIN_S the worker keeps serving while /readyz
+    answers 503 (the load balancer stops sending), then it stops accepting and finishes what is
+    in flight (gunicorn's own SIGTERM handling), all within GUNICORN_GRACEFUL_TIMEOUT."""
+    if _server.drain_s <= 0:
+        return
+    from bff.web.views.ops import start_draining
+
+    stop = worker.handle_exit
+
+    def drain(sig: int, frame: Any) -> None:
+        if start_draining():  # the first SIGTERM only
+            threading.Timer(_server.drain_s, stop, args=(sig, frame)).start()
+
+    signal.signal(signal.SIGTERM, drain)
 
 
 def child_exit(server: Any, worker: Any) -> None:

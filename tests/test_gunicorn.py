@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ import requests
 
 from bff import create_app
 from bff.errors import SettingsError
-from tests.support.app import CLIENT_ID, DEVICE, PASSWORD, REDIS_URL
+from tests.support.app import CLIENT_ID, DEVICE, GATEWAY_SECRET, PASSWORD, REDIS_URL
 from tests.support.gunicorn import Gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,3 +177,76 @@ def test_no_control_socket(gunicorn):
     assert requests.get(gunicorn.base + "/healthz", timeout=5).status_code == 200
     assert not (home / ".gunicorn" / "gunicorn.ctl").exists()
     assert not list(home.glob("**/*.ctl"))
+
+
+def test_bad_gunicorn_variables_are_named_with_bffs_in_one_line():
+    """Review finding (operators): GUNICORN_WORKERS=two was a traceback, one problem a restart."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "IDAAS_BASE_URL": "https://x.example.com",
+        "GUNICORN_WORKERS": "two",
+        "GUNICORN_BIND": "not a bind",
+        "GUNICORN_WORKER_CLASS": "eventlet",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", "import runpy; runpy.run_path('config/gunicorn.conf.py')"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1
+    [line] = proc.stderr.strip().splitlines()
+    named = [
+        part.split(":")[0] for part in line.removeprefix("bff: configuration error: ").split("; ")
+    ]
+    assert {"GUNICORN_WORKERS", "GUNICORN_BIND", "GUNICORN_WORKER_CLASS", "IDAAS_CLIENT_ID"} <= set(
+        named
+    )
+
+
+def test_sigterm_drains_then_finishes_what_is_in_flight(
+    tmp_path, idaas_server, wechat_server, key_prefix
+):
+    """After SIGTERM /readyz answers 503 (the load balancer stops sending) while a request in
+    flight still gets its answer; then the server exits by itself."""
+    idaas_server.reset_state()
+    env = {
+        "BFF_ENV": "production",
+        "IDAAS_BASE_URL": idaas_server.base_url,
+        "IDAAS_CLIENT_ID": CLIENT_ID,
+        "REDIS_URL": REDIS_URL,
+        "REDIS_KEY_PREFIX": key_prefix + "drain",
+        "IDENTITY_SOURCE": "gateway",
+        "GATEWAY_SECRET": GATEWAY_SECRET,
+        "GUNICORN_WORKERS": "1",
+        "GUNICORN_DRAIN_S": "3",
+        "GUNICORN_GRACEFUL_TIMEOUT": "20",
+    }
+    server = Gunicorn(env, tmp_path / "server.log").start()
+    try:
+        idaas_server.add_fault("latency", path="/api/v2/sdk/login/wechat-miniprogram", seconds=2)
+        headers = {"X-WX-OPENID": "o_drain", "X-Gateway-Secret": GATEWAY_SECRET, **DEVICE}
+        body = {"code": wechat_server.issue_code("o_drain")}
+        answer = {}
+        slow = threading.Thread(
+            target=lambda: answer.update(
+                r=requests.post(
+                    server.base + "/api/v1/login", json=body, headers=headers, timeout=30
+                )
+            )
+        )
+        slow.start()
+        time.sleep(0.5)  # the login is at the IDaaS
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        ready = requests.get(server.base + "/readyz", timeout=5)
+        assert ready.status_code == 503 and ready.json()["checks"]["shutdown"] == "draining"
+        slow.join(timeout=30)
+        assert answer["r"].status_code == 200 and answer["r"].json()["status"] == "SOCIAL_BIND"
+        assert server.proc.wait(timeout=30) == 0
+    finally:
+        server.stop()

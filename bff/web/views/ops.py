@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
@@ -17,6 +18,16 @@ from bff.web.operations import Api
 from bff.web.schemas import HealthResponse
 
 bp = Blueprint("ops", __name__)
+_DRAINING = threading.Event()  # set once this worker got SIGTERM (config/gunicorn.conf.py)
+
+
+def start_draining() -> bool:
+    """From now on /readyz answers 503 "draining"; False if it already did."""
+    first = not _DRAINING.is_set()
+    _DRAINING.set()
+    return first
+
+
 api = Api(bp, "operations")
 
 
@@ -42,6 +53,8 @@ def healthz(svc: Services, caller: Any, body: Any) -> dict[str, Any]:
 )
 def readyz(svc: Services, caller: Any, body: Any) -> Response:
     checks = flows.readiness(svc)
+    if _DRAINING.is_set():
+        checks["shutdown"] = "draining"  # SIGTERM: in-flight requests finish, send no more
     failing = sorted(name for name, state in checks.items() if state != "ok")
     if not failing:
         return jsonify({"status": "ok", "checks": checks})
