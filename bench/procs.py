@@ -231,8 +231,8 @@ class Procs:
     def floor(self, idaas_port: int, redis_port: int, args: tuple[str, ...] = ()) -> App:
         """bench/floor.py under gunicorn: FLOOR_WORKER_ARGS, then ``args`` (later ones win)."""
         env = self._env(idaas_port, redis_port)
-        argv = ["--graceful-timeout", "5", *FLOOR_WORKER_ARGS, "bench.floor:app"]
-        return self._gunicorn("floor", argv, env, args)
+        argv = ["--graceful-timeout", "5", "bench.floor:app"]
+        return self._gunicorn("floor", argv, env, (*FLOOR_WORKER_ARGS, *args))
 
 
 def _wait_answering(port: int, proc: subprocess.Popen[bytes], path: str) -> None:

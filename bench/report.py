@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.steps import APPS, SYSTEMS, config_name
+from bench.steps import APPS, NOISE_LIMIT_CORES, SYSTEMS, config_name
 
 QS = ("p50", "p90", "p99")
 Row = dict[str, Any]
@@ -95,6 +95,7 @@ def headline(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 "fixed_errors": _errors(fixed),
                 "redis_rt": fixed.get("redis_round_trips_per_req") if fixed else None,
                 "rss_mib": _rss_max(data, system) if system in APPS else None,
+                "foreign": max((r["foreign_cores"] for r in (top, fixed) if r), default=None),
             }
         bff, floor, nginx = systems["bff"], systems["floor"], systems["nginx"]
         out[scenario] = {
@@ -209,15 +210,17 @@ def side_by_side_md(data: dict[str, Any]) -> list[str]:
             f"the rest at {rate}/s open loop",
             "",
             "| system | max req/s | errors (wrk) | CPU ms/req | p50 | p99 | added p50 | added p99 "
-            "| errors (open loop) | Redis round trips/req | RSS per worker (MiB, max) |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "| errors (open loop) | Redis round trips/req | RSS per worker (MiB, max) "
+            "| foreign cores |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for system, v in head["systems"].items():
             out.append(
                 f"| {system} | {_num(v['max_rps'], '.0f')} | {v['max_errors']} "
                 f"| {_num(v['cpu_ms'], '.3f')} | {_num(v['p50'])} | {_num(v['p99'])} "
                 f"| {_num(v['added_p50'], '.2f', True)} | {_num(v['added_p99'], '.2f', True)} "
-                f"| {v['fixed_errors']} | {_num(v['redis_rt'])} | {_num(v['rss_mib'], '.1f')} |"
+                f"| {v['fixed_errors']} | {_num(v['redis_rt'])} | {_num(v['rss_mib'], '.1f')} "
+                f"| {_num(v['foreign'])} |"
             )
         out += ["", "| ratio | value |", "|---|---|"]
         out += [f"| {k} | {_num(v)} |" for k, v in head["ratios"].items()]
@@ -235,14 +238,14 @@ def terminal(data: dict[str, Any]) -> list[str]:
             "",
             f"{scenario}, {lat} ms IDaaS (max: wrk c={conns}; the rest at {rate}/s open loop)",
             f"  {'system':<6} {'max/s':>7} {'CPU ms':>7} {'p50':>7} {'p99':>7} {'+p50':>7} "
-            f"{'+p99':>7} {'redis rt':>8} {'RSS MiB':>8}",
+            f"{'+p99':>7} {'redis rt':>8} {'RSS MiB':>8} {'foreign':>7}",
         ]
         for system, v in head["systems"].items():
             lines.append(
                 f"  {system:<6} {_num(v['max_rps'], '.0f'):>7} {_num(v['cpu_ms'], '.3f'):>7} "
                 f"{_num(v['p50']):>7} {_num(v['p99']):>7} {_num(v['added_p50'], '.2f', True):>7} "
                 f"{_num(v['added_p99'], '.2f', True):>7} {_num(v['redis_rt']):>8} "
-                f"{_num(v['rss_mib'], '.1f'):>8}"
+                f"{_num(v['rss_mib'], '.1f'):>8} {_num(v['foreign']):>7}"
             )
         lines.append("  " + "; ".join(f"{k} {_num(v)}" for k, v in head["ratios"].items()))
     lines += ["", "targets (issue 13):"]
@@ -250,7 +253,29 @@ def terminal(data: dict[str, Any]) -> list[str]:
         lines.append(
             f"  [{ {True: 'met', False: 'NOT met', None: '?'}[ok] }] {what} {goal}: {measured}"
         )
+    busy = disturbed(data)
+    if busy:
+        lines += ["", busy]
     return lines
+
+
+def disturbed(data: dict[str, Any]) -> str:
+    """A warning when other processes used the CPUs during the steps the targets are read from."""
+    worst = max(
+        (
+            v["foreign"]
+            for head in headline(data).values()
+            for v in head["systems"].values()
+            if v["foreign"] is not None
+        ),
+        default=0.0,
+    )
+    if worst <= NOISE_LIMIT_CORES:
+        return ""
+    return (
+        f"WARNING: other processes used up to {worst} cores during these steps (limit "
+        f"{NOISE_LIMIT_CORES}): the machine was busy, these numbers are not evidence."
+    )
 
 
 # -- the whole page
@@ -285,8 +310,10 @@ def markdown(data: dict[str, Any]) -> str:
         f"stack ({_floor_args(data)}). *bff*: `gunicorn -c config/gunicorn.conf.py "
         "'bff:create_app()'`, `IDENTITY_SOURCE=gateway`. *added*: the system's percentile minus "
         "the stub's at the same rate. CPU: the system's own processes (apps: the gunicorn workers; "
-        "nginx: its workers; stub: the stub) per answered request.",
+        "nginx: its workers; stub: the stub) per answered request. *foreign cores*: the most CPU "
+        "that processes outside the benchmark used during the row's two steps.",
         "",
+        *([f"**{disturbed(data)}**", ""] if disturbed(data) else []),
         *side_by_side_md(data),
         f"## Targets (issue 13; {plan['headline_latency']} ms IDaaS, 2 cores, load generator on "
         "the same machine)",
