@@ -6,6 +6,7 @@ then SIGKILL after a grace period) when the ``with`` block ends, also on error o
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import re
@@ -17,6 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -66,8 +68,10 @@ def tool(name: str) -> str:
     return found
 
 
-# The floor as issue 13 measured it: gunicorn's gevent worker, 2 workers (bench/floor.py).
-FLOOR_WORKER_ARGS = ("-w", "2", "-k", "gevent", "--worker-connections", "1000")
+# The floor as issue 13 measured it: gunicorn's gevent worker, 2 workers (bench/floor.py); idle
+# keep-alive connections kept 5 s as bff's config does (gunicorn's default, 2 s, closes them
+# sooner, and a request the load generator sends just then fails as a read error).
+FLOOR_WORKER_ARGS = ("-w", "2", "-k", "gevent", "--worker-connections", "1000", "--keep-alive", "5")
 # gunicorn ≥ 24 opens a control socket in ~/.gunicorn/ by default, one path shared by every
 # gunicorn on the machine: ours (several at once) open none.
 _NO_CONTROL = ("--no-control-socket",) if hasattr(gunicorn_config, "ControlSocketDisable") else ()
@@ -87,15 +91,28 @@ class App:
     def workers(self) -> list[int]:
         return children(self.proc.pid)
 
-    def notable_lines(self, samples: int = 5) -> dict[str, Any]:
-        """Warnings, errors and tracebacks in its log: how many lines, and a few distinct ones."""
+    def notable_lines(self, kinds: int = 5) -> dict[str, Any]:
+        """Warnings, errors and tracebacks in its log: how many lines, and the commonest kinds
+        (a JSON line by level, logger and message; any other line with its digits masked)."""
         try:
             text = self.log.read_text(errors="replace")
         except OSError:
-            return {"lines": 0, "samples": []}
-        found = [line.strip()[:400] for line in text.splitlines() if NOTABLE.search(line)]
-        distinct = list(dict.fromkeys(found))
-        return {"lines": len(found), "samples": distinct[:samples]}
+            return {"lines": 0, "kinds": {}}
+        found: Counter[str] = Counter()
+        for line in text.splitlines():
+            if NOTABLE.search(line):
+                found[_kind(line)] += 1
+        return {"lines": sum(found.values()), "kinds": dict(found.most_common(kinds))}
+
+
+def _kind(line: str) -> str:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        record = None
+    if isinstance(record, dict) and "message" in record:
+        return f"{record.get('level', '?')} {record.get('logger', '?')}: {record['message']}"[:300]
+    return re.sub(r"\d+", "N", line.strip())[:300]
 
 
 class Procs:

@@ -436,8 +436,10 @@ def _logs_md(data: dict[str, Any]) -> list[str]:
     out = ["## Warnings and errors in the apps' logs", ""]
     for a in logs:
         config = f" [{config_name(a)}]" if config_name(a) else ""
-        out.append(f"- {a['system']}{config} at {a['latency']} ms: {a['lines']} lines, e.g.")
-        out += [f"  - `{line[:300]}`" for line in a["samples"]]
+        out.append(
+            f"- {a['system']}{config} at {a['latency']} ms: {a['lines']} lines; the commonest:"
+        )
+        out += [f"  - {n} × `{kind}`" for kind, n in a.get("kinds", {}).items()]
     return [*out, ""]
 
 
@@ -680,4 +682,8 @@ def workers_terminal(data: dict[str, Any]) -> list[str]:
         )
     lines += ["", "faster worker class:"]
     lines += [f"  {a} {b}: {c} ({d})" for a, b, c, d in _faster(_worker_rows(data))]
+    for a in data.get("app_logs", []):
+        if a["lines"]:
+            lines.append(f"{a['system']} [{config_name(a)}] at {a['latency']} ms logged:")
+            lines += [f"  {n} × {kind[:160]}" for kind, n in a.get("kinds", {}).items()]
     return lines
