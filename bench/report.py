@@ -615,7 +615,10 @@ def _worker_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
             and a.get("worker_n") == top["worker_n"]
             and a["latency"] == top["latency"]
         )
-        rows.append({**key, "top": top, "fixed": fixed, "rss": rss, "log_lines": logs})
+        foreign = max(r["foreign_cores"] for r in (top, fixed) if r)
+        rows.append(
+            {**key, "top": top, "fixed": fixed, "rss": rss, "log_lines": logs, "foreign": foreign}
+        )
     return rows
 
 
@@ -644,8 +647,9 @@ def workers_markdown(data: dict[str, Any]) -> str:
         "gunicorn command line, after bff's `-c config/gunicorn.conf.py`.",
         "",
         "| upstream | N | system | worker | max req/s (wrk) | errors | CPU ms/req | p50 | p99 "
-        "| at 200/s: p50 | p99 | errors | CPU ms/req | RSS per worker MiB | log warnings |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| at 200/s: p50 | p99 | errors | CPU ms/req | RSS per worker MiB | log warnings "
+        "| foreign cores |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in _worker_rows(data):
         top, fixed = row["top"], row["fixed"]
@@ -659,7 +663,8 @@ def workers_markdown(data: dict[str, Any]) -> str:
             f"| {row['latency']} ms | {row['worker_n']} | {row['system']} | {row['worker_class']} "
             f"| {top['rps']} | {_errors(top)} | {top['cpu_ms_per_req']:.2f} "
             f"| {top['latency_ms']['p50']:.1f} | {top['latency_ms']['p99']:.1f} | {at_rate} "
-            f"| {', '.join(f'{m:.0f}' for m in row['rss']) or '—'} | {row['log_lines']} |"
+            f"| {', '.join(f'{m:.0f}' for m in row['rss']) or '—'} | {row['log_lines']} "
+            f"| {row['foreign']} |"
         )
     out += ["", "| where | system | more req/s | by |", "|---|---|---|---|"]
     out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in _faster(_worker_rows(data))]
@@ -678,7 +683,8 @@ def workers_terminal(data: dict[str, Any]) -> list[str]:
         lines.append(
             f"  {row['latency']:>3} ms N={row['worker_n']:<3} {row['system']:<5} "
             f"{row['worker_class']:<7} {top['rps']:>7}/s errors {_errors(top)} "
-            f"cpu {top['cpu_ms_per_req']:.2f} ms{at_rate} log lines {row['log_lines']}"
+            f"cpu {top['cpu_ms_per_req']:.2f} ms{at_rate} log lines {row['log_lines']} "
+            f"foreign {row['foreign']}"
         )
     lines += ["", "faster worker class:"]
     lines += [f"  {a} {b}: {c} ({d})" for a, b, c, d in _faster(_worker_rows(data))]

@@ -6,6 +6,12 @@
 command line, which overrides bff's config file. Per configuration: the maximum throughput
 (wrk), CPU per request and errors; at 50 ms also the latency at a fixed 200/s; the RSS of each
 worker after it; the warnings and tracebacks the apps logged.
+
+Read the gevent rows knowing what ``--worker-connections`` counts: open connections, idle
+keep-alive ones included (each holds its greenlet until gunicorn's keep-alive timeout). wrk opens
+exactly N; the open-loop generator opens more when the server falls behind, and those wait in the
+listen backlog until a slot frees (timeouts). gthread accepts up to its own worker_connections
+(1000) and queues them for its N threads.
 """
 
 from __future__ import annotations
