@@ -43,15 +43,15 @@ bench-install: $(BENCH_STAMP)  ## wrk, nginx, redis-server (apt, when missing) a
 # BENCH_ARGS: more `python -m bench.run` options, e.g. `make bench BENCH_ARGS=--publish`.
 BENCH_ARGS ?=
 
-bench: bench-install  ## stub, nginx, floor, bff side by side + ratios, ~8-11 min; bench/out/
+bench: bench-install  ## stub, nginx, floor, bff side by side + ratios: 8-9 min measured; bench/out/
 	bash bench/setup.sh
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-bench-smoke: bench-install  ## ~20 s of the same harness (CI); exit 1 on any problem
+bench-smoke: bench-install  ## 18-21 s of the same harness (CI): all 4 systems, bind+login; exit 1 on any problem
 	bash bench/setup.sh
 	$(BIN)/python -m bench.run --smoke
 
-bench-workers: bench-install  ## gthread vs gevent, floor and bff, ~6-7 min; bench/out/
+bench-workers: bench-install  ## gthread vs gevent, floor and bff: 6.5-7 min measured; bench/out/
 	bash bench/setup.sh
 	$(BIN)/python -m bench.run --workers $(BENCH_ARGS)
 
