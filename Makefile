@@ -49,15 +49,22 @@ $(BENCH_STAMP): $(STAMP) setup.cfg bench/setup.sh
 
 bench-install: $(BENCH_STAMP)  ## wrk, nginx, redis-server (apt, when missing) and the bench extra
 
-bench: bench-install  ## full benchmark, about 6 minutes (see docs/performance.md); not in `make test`
-	bash bench/setup.sh
-	$(BIN)/python -m bench.run
+# BENCH_ARGS: more `python -m bench.run` options, e.g. `make bench BENCH_ARGS=--publish`.
+BENCH_ARGS ?=
 
-bench-smoke: bench-install  ## about 10 seconds of the same harness, to keep it from rotting
+bench: bench-install  ## stub, nginx, floor, bff side by side + ratios: 8-9 min measured; bench/out/
+	bash bench/setup.sh
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-smoke: bench-install  ## 18-21 s of the same harness (CI): all 4 systems, bind+login; exit 1 on any problem
 	bash bench/setup.sh
 	$(BIN)/python -m bench.run --smoke
+
+bench-workers: bench-install  ## gthread vs gevent, floor and bff: 6.5-7 min measured; bench/out/
+	bash bench/setup.sh
+	$(BIN)/python -m bench.run --workers $(BENCH_ARGS)
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov *.egg-info
 
-.PHONY: help install run test lint fuzz typecheck bench bench-install bench-smoke clean
+.PHONY: help install run test lint fuzz typecheck bench bench-install bench-smoke bench-workers clean

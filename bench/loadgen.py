@@ -6,8 +6,10 @@ Request ``i`` is due at ``start + i / rate`` whether or not earlier ones have be
 (open loop: a slow server is not allowed to slow the load down, unlike wrk's closed loop).
 Latency is measured from the time the request was *due*, so time spent waiting for a free
 connection or for a late timer counts against the server (no coordinated omission); the time
-from the actual write is reported too, as ``service``. Every request is a login POST with a
-fresh random ``X-WX-OPENID``. Prints one JSON object on stdout.
+from the actual write is reported too, as ``service``. Every request is a POST of ``--body``
+with a fresh sequential ``X-WX-OPENID``: ``{openid-prefix}{worker}_{n}``, n = 0, 1, 2, ... over
+the warm-up and the measured phase (the harness seeds a pending bind for each one before a bind
+step; bench/wrk.lua names wrk's requests the same way). Prints one JSON object on stdout.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from typing import Any, cast
 
 import uvloop
 
-BODY = b'{"code":"bench-wx-code"}'
+LOGIN_BODY = '{"code":"bench-wx-code"}'
 TEMPLATE = (
     "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
     "Content-Length: {length}\r\nX-Gateway-Secret: {secret}\r\nX-WX-OPENID: {{openid}}\r\n"
@@ -102,9 +103,12 @@ class Generator:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.loop = asyncio.get_running_loop()
+        self.body = args.body.encode()
         self.template = TEMPLATE.format(
-            path=args.path, port=args.port, length=len(BODY), secret=args.gateway_secret
+            path=args.path, port=args.port, length=len(self.body), secret=args.gateway_secret
         )
+        self.openid_head = f"{args.openid_prefix}{args.worker}_"
+        self.sequence = 0  # the next openid's n
         self.idle: list[Conn] = []
         self.open = 0
         self.in_flight: set[Conn] = set()
@@ -113,8 +117,9 @@ class Generator:
         self.warmup_ok = 0  # answered during the warm-up (the server did the work all the same)
 
     def request(self) -> bytes:
-        openid = f"wo{random.getrandbits(64):016x}"
-        return self.template.format(openid=openid).encode() + BODY
+        openid = f"{self.openid_head}{self.sequence}"
+        self.sequence += 1
+        return self.template.format(openid=openid).encode() + self.body
 
     def fire(self, due: float, recording: bool) -> None:
         if recording:
@@ -235,6 +240,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "latency_ms": summary(gen.tally.due_ms),
         "service_ms": summary(gen.tally.service_ms),
         "connections": gen.open,
+        "openids_used": gen.sequence,
     }
 
 
@@ -248,6 +254,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=5.0, help="per request, seconds")
     parser.add_argument("--max-connections", type=int, default=1024)
     parser.add_argument("--gateway-secret", default="")
+    parser.add_argument("--body", default=LOGIN_BODY, help="the JSON body of every request")
+    parser.add_argument("--openid-prefix", default="o_b")
+    parser.add_argument("--worker", type=int, default=0, help="the openids' worker number")
     args = parser.parse_args()
     if args.rate * (args.duration + args.warmup) > 1_000_000:
         sys.exit("loadgen: refusing more than 1,000,000 requests")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
 import resource
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,9 @@ import redis
 from bench.procs import KEY_PREFIX, tool
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# What bff's pending bind holds (SessionStore.save_pending): the state token and the status.
+PENDING_VALUE = json.dumps({"state_token": "bench-state-token", "status": "SOCIAL_BIND"})
+PENDING_TTL_S = 900  # outlives any step
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -64,9 +69,21 @@ class RedisProbe:
         commands = {k: v - own.get(k, 0) for k, v in after.commands.items()}
         return RedisSnapshot({k: v for k, v in commands.items() if v}, after.reads - self.OWN_READS)
 
-    def sessions(self) -> int:
-        """How many session keys bff wrote (only a SUCCESS writes one)."""
-        return sum(1 for _ in self.client.scan_iter(match=f"{KEY_PREFIX}:session:*", count=5000))
+    def count(self, kind: str) -> int:
+        """How many ``{prefix}:{kind}:*`` keys there are (``session``: one per SUCCESS)."""
+        return sum(1 for _ in self.client.scan_iter(match=f"{KEY_PREFIX}:{kind}:*", count=5000))
+
+    def seed_pending(self, openids: Iterable[str]) -> int:
+        """A pending bind for each openid, as bff's login leaves one; how many were written."""
+        written = 0
+        with self.client.pipeline(transaction=False) as pipe:
+            for openid in openids:
+                pipe.set(f"{KEY_PREFIX}:pending:{openid}", PENDING_VALUE, ex=PENDING_TTL_S)
+                written += 1
+                if written % 5000 == 0:
+                    pipe.execute()
+            pipe.execute()
+        return written
 
     def clear(self) -> None:
         """Drop every benchmark key (the harness's own server holds nothing else)."""
@@ -91,6 +108,13 @@ def machine() -> dict[str, str]:
     mem_kb = re.search(r"^MemTotal:\s*(\d+)", meminfo, re.M)
     import gunicorn  # type: ignore[import-untyped]
 
+    try:
+        from importlib.metadata import version
+
+        gevent = version("gevent")
+    except Exception:  # not installed: only the worker comparison and the floor need it
+        gevent = "not installed"
+
     return {
         "nproc": str(os.cpu_count()),
         "cpu": model.group(1).strip() if model else "?",
@@ -98,10 +122,21 @@ def machine() -> dict[str, str]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "gunicorn": gunicorn.__version__,
+        "gevent": gevent,
         "nginx": _first_line([tool("nginx"), "-v"]),
         "wrk": _first_line([tool("wrk"), "--version"]).split(" Copyright")[0],
         "redis": _first_line([tool("redis-server"), "--version"]),
     }
+
+
+def rss_mib(pid: int) -> float | None:
+    """VmRSS of ``pid`` in MiB (shared pages included, as top shows it); None when gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    found = re.search(r"^VmRSS:\s*(\d+) kB", status, re.M)
+    return round(int(found.group(1)) / 1024, 1) if found else None
 
 
 def busy_seconds() -> float:

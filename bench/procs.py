@@ -6,19 +6,25 @@ then SIGKILL after a grace period) when the ``with`` block ends, also on error o
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
+
+from gunicorn import config as gunicorn_config  # type: ignore[import-untyped]
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY_SECRET = "bench-gateway-secret-0123456789"  # noqa: S105 (a throwaway local secret)
@@ -62,17 +68,55 @@ def tool(name: str) -> str:
     return found
 
 
+# The floor as issue 13 measured it: gunicorn's gevent worker, 2 workers (bench/floor.py); idle
+# keep-alive connections kept 5 s as bff's config does (gunicorn's default, 2 s, closes them
+# sooner, and a request the load generator sends just then fails as a read error).
+FLOOR_WORKER_ARGS = ("-w", "2", "-k", "gevent", "--worker-connections", "1000", "--keep-alive", "5")
+# gunicorn ≥ 24 opens a control socket in ~/.gunicorn/ by default, one path shared by every
+# gunicorn on the machine: ours (several at once) open none.
+_NO_CONTROL = ("--no-control-socket",) if hasattr(gunicorn_config, "ControlSocketDisable") else ()
+NOTABLE = re.compile(r"WARNING|ERROR|CRITICAL|Traceback|Warning:|Error:|Exception")
+
+
 @dataclass
-class Bff:
+class App:
+    """A gunicorn we started: bff or the floor (bench/floor.py)."""
+
+    name: str  # "bff" or "floor"
     proc: subprocess.Popen[bytes]
     port: int
+    log: Path
+    worker_args: tuple[str, ...]  # on gunicorn's command line (they override the config file)
 
     def workers(self) -> list[int]:
         return children(self.proc.pid)
 
+    def notable_lines(self, kinds: int = 5) -> dict[str, Any]:
+        """Warnings, errors and tracebacks in its log: how many lines, and the commonest kinds
+        (a JSON line by level, logger and message; any other line with its digits masked)."""
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return {"lines": 0, "kinds": {}}
+        found: Counter[str] = Counter()
+        for line in text.splitlines():
+            if NOTABLE.search(line):
+                found[_kind(line)] += 1
+        return {"lines": sum(found.values()), "kinds": dict(found.most_common(kinds))}
+
+
+def _kind(line: str) -> str:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        record = None
+    if isinstance(record, dict) and "message" in record:
+        return f"{record.get('level', '?')} {record.get('logger', '?')}: {record['message']}"[:300]
+    return re.sub(r"\d+", "N", line.strip())[:300]
+
 
 class Procs:
-    """Starts the stub, Redis, nginx and bff; stops every one of them on exit."""
+    """Starts the stub, Redis, nginx, the floor and bff; stops every one of them on exit."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -155,54 +199,77 @@ class Procs:
             wait_for_port(port, proc)
         return ports
 
-    def bff(self, idaas_port: int, redis_port: int, env: dict[str, str], whatif: str = "") -> Bff:
-        """bff under config/gunicorn.conf.py (its production settings), on a loopback port.
+    def _gunicorn(
+        self, name: str, argv: list[str], env: dict[str, str], args: tuple[str, ...]
+    ) -> App:
+        port = int(env["GUNICORN_BIND"].rsplit(":", 1)[1])
+        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+        full = [gunicorn, *argv[:-1], "-b", env["GUNICORN_BIND"], *_NO_CONTROL, *args, argv[-1]]
+        proc = self._start(f"{name}-{port}", full, cwd=ROOT, env=env)
+        app = App(name, proc, port, self.workdir / f"{name}-{port}.log", args)
+        wait_for_port(port, proc)
+        _wait_answering(port, proc, "/readyz" if name == "bff" else "/")
+        return app
 
-        ``whatif``: patches from bench/whatif.py applied in each worker (experiments only).
-        """
-        port = free_port()
-        metrics = self.workdir / f"metrics-{port}"
-        full_env = {
+    def _env(self, idaas_port: int, redis_port: int) -> dict[str, str]:
+        return {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "BFF_ENV": "production",
             "IDAAS_BASE_URL": f"http://127.0.0.1:{idaas_port}",
             "IDAAS_CLIENT_ID": CLIENT_ID,
             "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
             "REDIS_KEY_PREFIX": KEY_PREFIX,
-            "IDENTITY_SOURCE": "gateway",
             "GATEWAY_SECRET": GATEWAY_SECRET,
-            # Every request comes from 127.0.0.1: the limiter still counts each login (same
-            # Redis work as in production), but with limits no benchmark reaches.
-            "RATE_LIMIT_LOGIN": "1000000000/minute",
-            "GUNICORN_BIND": f"127.0.0.1:{port}",
-            "GUNICORN_GRACEFUL_TIMEOUT": "5",
-            "PROMETHEUS_MULTIPROC_DIR": str(metrics),
-            "BENCH_WHATIF": whatif,
-            **env,
+            "GUNICORN_BIND": f"127.0.0.1:{free_port()}",
         }
-        config = ROOT / "bench" / "whatif.py" if whatif else ROOT / "config" / "gunicorn.conf.py"
-        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-        argv = [gunicorn, "-c", str(config), "bff:create_app()"]
-        proc = self._start(f"bff-{port}", argv, cwd=ROOT, env=full_env)
-        wait_for_port(port, proc)
-        bff = Bff(proc, port)
-        _wait_ready(port, proc)
-        return bff
+
+    def bff(
+        self, idaas_port: int, redis_port: int, env: dict[str, str], args: tuple[str, ...] = ()
+    ) -> App:
+        """bff as production starts it: ``gunicorn -c config/gunicorn.conf.py 'bff:create_app()'``
+        on a loopback port; ``args`` (e.g. ``-k gevent``) go on the command line after ``-c``."""
+        full_env = self._env(idaas_port, redis_port)
+        port = full_env["GUNICORN_BIND"].rsplit(":", 1)[1]
+        full_env.update(
+            {
+                "BFF_ENV": "production",
+                "IDENTITY_SOURCE": "gateway",
+                # Every request comes from 127.0.0.1: the limiter still counts each login and
+                # bind (same Redis work as in production), but with limits no benchmark reaches.
+                "RATE_LIMIT_LOGIN": "1000000000/minute",
+                "RATE_LIMIT_BIND": "1000000000/minute",
+                "GUNICORN_GRACEFUL_TIMEOUT": "5",
+                "PROMETHEUS_MULTIPROC_DIR": str(self.workdir / f"metrics-{port}"),
+                **env,
+            }
+        )
+        config = str(ROOT / "config" / "gunicorn.conf.py")
+        return self._gunicorn("bff", ["-c", config, "bff:create_app()"], full_env, args)
+
+    def floor(self, idaas_port: int, redis_port: int, args: tuple[str, ...] = ()) -> App:
+        """bench/floor.py under gunicorn: FLOOR_WORKER_ARGS, then ``args`` (later ones win)."""
+        env = self._env(idaas_port, redis_port)
+        argv = ["--graceful-timeout", "5", "bench.floor:app"]
+        return self._gunicorn("floor", argv, env, (*FLOOR_WORKER_ARGS, *args))
 
 
-def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
+def _wait_answering(port: int, proc: subprocess.Popen[bytes], path: str) -> None:
+    """Until a worker answers ``path`` with anything but a 5xx (the floor has no /readyz: its
+    404 is an answer)."""
+    deadline = time.monotonic() + 30.0
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"bff exited with {proc.returncode}")
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as resp:  # noqa: S310
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1) as resp:  # noqa: S310
                 if resp.status == 200:
                     return
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:
+                return
         except OSError:
             pass
         time.sleep(0.1)
-    raise RuntimeError("bff did not become ready")
+    raise RuntimeError(f"{proc.args!r} did not answer {path}")
 
 
 def nginx_conf(workdir: Path, listen_to_upstream: dict[int, int]) -> str:

@@ -1,14 +1,19 @@
-"""The benchmark: upstream alone (the floor), nginx proxy_pass and bff, side by side.
+"""The benchmark: the IDaaS stub alone, nginx proxy_pass, the stack floor and bff, side by side.
 
-    python -m bench.run                  # the full run (`make bench`): docs/benchmark-results.*
-    python -m bench.run --smoke          # seconds, same code path, no charts; exit 1 on any error
-    python -m bench.run --whatif breaker # the same with a proposed bff change patched in
-    python -m bench.run --sweep          # gunicorn workers x threads, bff only
+    python -m bench.run               # the full run (`make bench`): bench/out/benchmark-results.*
+    python -m bench.run --publish     # the same, and its page and charts copied to docs/
+    python -m bench.run --smoke       # seconds, same code path, no charts; exit 1 on any problem
+    python -m bench.run --workers     # gthread against gevent, floor and bff (bench/workers.py)
+    python -m bench.run --sweep       # gunicorn workers x threads, bff only (bench/sweep.py)
+    python -m bench.run --render bench/out/benchmark-results.json [--publish]
+                                      # the page (and charts) again from a run's JSON
 
 Everything listens on 127.0.0.1: the IDaaS stub (bench/stub.py) with a fixed latency per port,
 a redis-server of our own on a spare port, nginx as an unprivileged process with a temp-dir
-config, and bff under config/gunicorn.conf.py (IDENTITY_SOURCE=gateway). Each process started
-here is stopped by its pid when the run ends, also on error.
+config, the floor (bench/floor.py under gunicorn) and bff under config/gunicorn.conf.py
+(IDENTITY_SOURCE=gateway). Two scenarios: a SUCCESS login and a SUCCESS username-password bind
+(the harness seeds a pending bind for every openid the load will use). Each process started
+here is stopped by its pid when the run ends, also on error or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -27,40 +33,56 @@ from pathlib import Path
 from typing import Any
 
 from bench import drivers, report
+from bench.drivers import SCENARIOS
 from bench.measure import RedisProbe, busy_seconds, children_seconds, code_state, machine
-from bench.procs import ROOT, Bff, Procs
+from bench.procs import ROOT, App, Procs
 from bench.profile import profile_worker
-from bench.steps import SYSTEMS, Rig, problems
+from bench.steps import APPS, SYSTEMS, Rig, problems
 from bench.sweep import SWEEP_LATENCY, sweep
+from bench.workers import LATENCIES as WORKER_LATENCIES
+from bench.workers import compare
+
+OUT = ROOT / "bench" / "out"  # git-ignored: raw results never land in docs/
+DOCS = ROOT / "docs"
 
 
 @dataclass(frozen=True)
 class Plan:
-    latencies: tuple[int, ...]  # upstream latencies (ms), one bff start each
+    latencies: tuple[int, ...]  # upstream latencies (ms): the floor and bff started for each
+    scenarios: tuple[str, ...]  # "bind", "login"
     rates: dict[int, tuple[int, ...]]  # upstream latency → open-loop rates (req/s)
     duration: float  # seconds measured per open-loop step
     warmup: float  # seconds sent first, not measured
     wrk_duration: float
-    wrk_connections: dict[int, int]  # upstream latency → wrk connections
-    sustain_latency: int | None  # re-run bff open-loop at 90 % of its wrk maximum here
+    wrk_connections: dict[int, tuple[int, ...]]  # upstream latency → wrk connections
+    # Where the ratios and the targets are read: this upstream, this rate, this many connections.
+    headline_latency: int
+    headline_rate: int
+    headline_connections: int
+    sustain: bool  # re-run bff open-loop at 90 % of its wrk maximum (headline upstream)
     profile_seconds: float  # py-spy on one bff worker under wrk (0: no profile)
     charts: bool
     quiet_budget_s: float  # in all, waiting for other processes' load to pass (shared machine)
     retries: int  # re-measurements of a step that other processes disturbed
     micro: bool  # bench/micro.py: CPU per call of each piece of a login, in one process
+    warm: bool = True  # a few logins through every system before the first step
+    settle_s: float = 0.3  # how long our servers must be idle before a step starts
     bff_env: dict[str, str] = field(default_factory=dict)
-    whatif: str = ""  # bench/whatif.py patches (experiments; the default run has none)
 
 
 FULL = Plan(
-    latencies=(50, 20, 0),
-    rates={50: (25, 100, 200, 400, 800), 20: (200,), 0: (200,)},
-    duration=8.0,
+    latencies=(50, 0),
+    scenarios=("bind", "login"),
+    rates={50: (50, 200, 400), 0: ()},
+    duration=6.0,
     warmup=1.0,
-    wrk_duration=8.0,
-    wrk_connections={50: 512, 20: 256, 0: 64},
-    sustain_latency=50,
-    profile_seconds=8.0,
+    wrk_duration=6.0,
+    wrk_connections={50: (64,), 0: (64,)},
+    headline_latency=50,
+    headline_rate=200,
+    headline_connections=64,
+    sustain=True,
+    profile_seconds=6.0,
     charts=True,
     quiet_budget_s=45.0,
     retries=2,
@@ -68,17 +90,23 @@ FULL = Plan(
 )
 SMOKE = Plan(
     latencies=(5,),
-    rates={5: (20,)},
-    duration=1.0,
-    warmup=0.2,
+    scenarios=("bind", "login"),
+    rates={5: (40,)},
+    duration=0.25,
+    warmup=0.1,
     wrk_duration=1.0,
-    wrk_connections={5: 4},
-    sustain_latency=None,
+    wrk_connections={5: (4,)},
+    headline_latency=5,
+    headline_rate=40,
+    headline_connections=4,
+    sustain=False,
     profile_seconds=0.0,
     charts=False,
     quiet_budget_s=0.0,
     retries=0,
     micro=False,
+    warm=False,  # the answer check before it opens the apps' pools
+    settle_s=0.1,
 )
 
 
@@ -96,149 +124,233 @@ class Stack:
     redis_port: int
     probe: RedisProbe
     quiet_budget_s: float
+    retries: int = 2
+    settle_s: float = 0.3
     retry_budget_s: float = 90.0
 
-    def rig(self, latency: int, env: dict[str, str], whatif: str, retries: int) -> Rig:
-        """bff started for ``latency``; the Rig measures it beside the floor and nginx."""
+    def rig(
+        self,
+        latency: int,
+        *,
+        apps: tuple[str, ...] = APPS,
+        bff_env: dict[str, str] | None = None,
+        bff_args: tuple[str, ...] = (),
+        floor_args: tuple[str, ...] = (),
+        tags: dict[str, Any] | None = None,
+    ) -> Rig:
+        """The floor and bff started for ``latency``; the Rig measures them beside the stub
+        and nginx."""
 
-        def start_bff() -> Bff:
-            return self.procs.bff(self.stub_ports[latency], self.redis_port, env, whatif)
+        def start(system: str) -> App:
+            idaas = self.stub_ports[latency]
+            if system == "bff":
+                return self.procs.bff(idaas, self.redis_port, bff_env or {}, bff_args)
+            return self.procs.floor(idaas, self.redis_port, floor_args)
 
-        def restart_bff() -> Bff:
-            self.procs.stop(rig.bff.proc)
-            return start_bff()
+        def stop(app: App) -> None:
+            self.procs.stop(app.proc)
 
-        bff = start_bff()
-        ports = {"floor": self.stub_ports[latency], "nginx": self.nginx_ports[latency]}
-        rig = Rig(
+        started: dict[str, App] = {}
+        try:
+            for system in apps:
+                started[system] = start(system)
+        except BaseException:
+            for app in started.values():
+                stop(app)
+            raise
+        return Rig(
             latency_ms=latency,
-            ports={**ports, "bff": bff.port},
+            stub_port=self.stub_ports[latency],
+            nginx_port=self.nginx_ports[latency],
             stub_pid=self.procs.pid_of("stub"),
             nginx_pid=self.procs.pid_of("nginx"),
             redis_pid=self.procs.pid_of("redis"),
-            bff=bff,
+            apps=started,
             probe=self.probe,
+            start_app=start,
+            stop_app=stop,
             log=log,
+            tags=tags or {},
             quiet_budget_s=self.quiet_budget_s,
-            retries=retries,
+            retries=self.retries,
+            settle_s=self.settle_s,
             retry_budget_s=self.retry_budget_s,
-            restart_bff=restart_bff,
         )
-        return rig
 
-    def done(self, rig: Rig) -> list[dict[str, Any]]:
-        self.procs.stop(rig.bff.proc)
+    def done(self, rig: Rig, outcome: dict[str, Any]) -> None:
+        """Read what is left to read (worker RSS, the apps' logs), stop the apps, keep it all."""
+        for system, mibs in rig.rss().items():
+            entry = {"system": system, "latency": rig.latency_ms, "workers_mib": mibs}
+            outcome.setdefault("rss", []).append({**entry, **rig.tags})
+        for app in rig.started:
+            self.procs.stop(app.proc)
+            entry = {"system": app.name, "latency": rig.latency_ms, **app.notable_lines()}
+            entry["args"] = shlex.join(app.worker_args) or "as configured"
+            outcome.setdefault("app_logs", []).append({**entry, **rig.tags})
+        outcome.setdefault("results", []).extend(rig.results)
         self.quiet_budget_s = rig.quiet_budget_s
         self.retry_budget_s = rig.retry_budget_s
-        return rig.results
 
 
 @contextmanager
-def stack(workdir: Path, latencies: tuple[int, ...], quiet_budget_s: float) -> Iterator[Stack]:
+def stack(workdir: Path, latencies: tuple[int, ...], plan: Plan) -> Iterator[Stack]:
     with Procs(workdir) as procs:
         stub_ports = procs.stub(list(latencies))
         nginx_ports = procs.nginx(stub_ports)
         redis_port = procs.redis()
         probe = RedisProbe(redis_port)
         try:
-            yield Stack(procs, stub_ports, nginx_ports, redis_port, probe, quiet_budget_s)
+            yield Stack(
+                procs,
+                stub_ports,
+                nginx_ports,
+                redis_port,
+                probe,
+                plan.quiet_budget_s,
+                plan.retries,
+                plan.settle_s,
+            )
         finally:
-            probe.client.flushdb()
             probe.close()
 
 
 def run(plan: Plan, workdir: Path) -> dict[str, Any]:
-    results: list[dict[str, Any]] = []
-    extra: dict[str, Any] = {}
-    with stack(workdir, plan.latencies, plan.quiet_budget_s) as st:
+    outcome: dict[str, Any] = {"results": [], "answers": []}
+    with stack(workdir, plan.latencies, plan) as st:
         for latency in plan.latencies:
             log(f"upstream latency {latency} ms")
-            rig = st.rig(latency, plan.bff_env, plan.whatif, plan.retries)
-            _measure(rig, plan, latency)
-            if plan.profile_seconds and latency == plan.sustain_latency:
-                extra["profile"] = _profile(rig, plan, workdir)
-            results += st.done(rig)
+            rig = st.rig(latency, bff_env=plan.bff_env)
+            try:
+                outcome["answers"] += rig.check_answers(plan.scenarios)
+                if plan.warm:
+                    rig.warm()
+                _measure(rig, plan, latency)
+                if plan.profile_seconds and latency == plan.headline_latency:
+                    outcome["profile"] = _profile(rig, plan, workdir)
+            finally:
+                st.done(rig, outcome)
         if plan.micro:
             log("in-process CPU per piece of a login (bench/micro.py)")
             busy, kids = busy_seconds(), children_seconds()
             started = time.monotonic()
-            extra["micro_us"] = drivers.micro(st.stub_ports[min(plan.latencies)], st.redis_port)
+            outcome["micro_us"] = drivers.micro(st.stub_ports[min(plan.latencies)], st.redis_port)
             foreign = busy_seconds() - busy - (children_seconds() - kids)
-            extra["micro_foreign_cores"] = round(foreign / (time.monotonic() - started), 2)
-    return {"results": results, **extra}
+            outcome["micro_foreign_cores"] = round(foreign / (time.monotonic() - started), 2)
+    return outcome
 
 
 def _measure(rig: Rig, plan: Plan, latency: int) -> None:
-    for system in SYSTEMS:  # warm every pool (and bff's JWKS cache) before measuring
-        drivers.open_loop(rig.ports[system], rig.path(system), 20, 0.5, 0)
-    rig.probe.client.flushdb()
-    for rate in plan.rates[latency]:
-        for system in SYSTEMS:
-            rig.fixed_rate(system, rate, plan.duration, plan.warmup)
-    for system in SYSTEMS:
-        rig.max_throughput(system, plan.wrk_connections[latency], plan.wrk_duration)
-    if latency == plan.sustain_latency:
-        best = rig.results[-1]["rps"]
-        rate = max(10, round(best * 0.9 / 10) * 10)
-        log(f"  sustained check: bff at {rate}/s (90 % of its wrk maximum)")
-        rig.measure(
-            "sustained",
-            "bff",
-            lambda: drivers.open_loop(rig.ports["bff"], drivers.BFF_PATH, rate, 8.0, 1.0),
-        )
+    for name in plan.scenarios:
+        scenario = SCENARIOS[name]
+        for rate in plan.rates[latency]:
+            for system in SYSTEMS:
+                rig.fixed_rate(scenario, system, rate, plan.duration, plan.warmup)
+        for connections in plan.wrk_connections.get(latency, ()):
+            for system in SYSTEMS:
+                rig.max_throughput(scenario, system, connections, plan.wrk_duration)
+        tops = [
+            r["rps"]
+            for r in rig.results
+            if r["kind"] == "max_throughput" and r["system"] == "bff" and r["scenario"] == name
+        ]
+        if plan.sustain and latency == plan.headline_latency and tops:
+            rate = max(10, round(tops[-1] * 0.9 / 10) * 10)
+            log(f"  sustained check: bff {name} at {rate}/s (90 % of its wrk maximum)")
+            rig.fixed_rate(scenario, "bff", rate, plan.duration, plan.warmup, kind="sustained")
 
 
 def _profile(rig: Rig, plan: Plan, workdir: Path) -> dict[str, Any]:
-    worker = rig.bff.workers()[0]
-    log(f"  py-spy on worker {worker} for {plan.profile_seconds:.0f} s under wrk")
-    connections = plan.wrk_connections[rig.latency_ms]
-    port = rig.ports["bff"]
-    return profile_worker(
+    scenario = SCENARIOS[plan.scenarios[0]]
+    worker = rig.apps["bff"].workers()[0]
+    seconds = plan.profile_seconds + 1  # wrk runs a little longer than py-spy samples
+    log(f"  py-spy on bff worker {worker} for {plan.profile_seconds:.0f} s under wrk")
+    connections = plan.headline_connections
+    rig.settle()
+    rig.probe.client.flushdb()
+    if scenario.pending:
+        workers, count = drivers.closed_loop_openids(connections, seconds)
+        rig.probe.seed_pending(drivers.openid_range(workers, count))
+    port = rig.port("bff")
+    result = profile_worker(
         worker,
         plan.profile_seconds,
         workdir,
-        lambda: drivers.closed_loop(port, drivers.BFF_PATH, connections, plan.profile_seconds + 1),
+        lambda: drivers.closed_loop(port, scenario.path, scenario.body, connections, seconds),
     )
+    return {**result, "scenario": scenario.name}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="a few seconds, no charts")
-    parser.add_argument("--sweep", action="store_true", help="gunicorn workers x threads")
-    parser.add_argument("--whatif", default="", help="bench/whatif.py patches, comma separated")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs", help="where results go")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--smoke", action="store_true", help="a few seconds, no charts")
+    mode.add_argument("--workers", action="store_true", help="gthread against gevent")
+    mode.add_argument("--sweep", action="store_true", help="gunicorn workers x threads, bff")
+    mode.add_argument("--render", type=Path, metavar="JSON", help="no run: pages from its JSON")
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="bind", help="--workers")
+    parser.add_argument("--out", type=Path, default=OUT, help="where results go (JSON, page)")
+    parser.add_argument(
+        "--publish", action="store_true", help="also copy the page and its charts to docs/"
+    )
     parser.add_argument("--bff-env", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args(argv)
+    if args.render:
+        data = json.loads(args.render.read_text())
+        return render(data, args.out, args.publish, charts=data["plan"].get("charts", True))
     plan = SMOKE if args.smoke else FULL
-    env = dict(kv.split("=", 1) for kv in args.bff_env)
-    plan = replace(plan, bff_env=env, whatif=args.whatif)
+    plan = replace(plan, bff_env=dict(kv.split("=", 1) for kv in args.bff_env))
     given = argv if argv is not None else sys.argv[1:]
     _raise_priority()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bff-bench-") as tmp:
         if args.sweep:
-            with stack(Path(tmp), (SWEEP_LATENCY,), plan.quiet_budget_s) as st:
-                outcome = {"results": sweep(st, log)}
+            with stack(Path(tmp), (SWEEP_LATENCY,), plan) as st:
+                outcome = sweep(st, log)
+        elif args.workers:
+            with stack(Path(tmp), WORKER_LATENCIES, plan) as st:
+                outcome = compare(st, log, args.scenario)
         else:
             outcome = run(plan, Path(tmp))
     data: dict[str, Any] = {
         "command": shlex.join(["python", "-m", "bench.run", *given]),
         "machine": machine(),
         "code": code_state(ROOT),
-        "plan": {**asdict(plan), "rates": {str(k): v for k, v in plan.rates.items()}},
+        "plan": {
+            **asdict(plan),
+            "rates": {str(k): v for k, v in plan.rates.items()},
+            "wrk_connections": {str(k): v for k, v in plan.wrk_connections.items()},
+        },
         "elapsed_s": round(time.monotonic() - started, 1),
         **outcome,
     }
-    found = problems(data["results"])
+    data["mode"] = "sweep" if args.sweep else "workers" if args.workers else "run"
     if args.smoke:
+        for line in report.terminal(data):
+            log(line)
         log(f"smoke: {len(data['results'])} steps in {data['elapsed_s']} s")
+        found = problems(data)
+        for problem in found:
+            log(f"PROBLEM: {problem}")
+        return 1 if found else 0
+    return render(data, args.out, args.publish, charts=plan.charts)
+
+
+def render(data: dict[str, Any], out: Path, publish: bool, charts: bool = True) -> int:
+    """Print the summary, write the JSON, the page (and charts); note every problem."""
+    mode = data.get("mode", "run")
+    if mode == "sweep":
+        write(data, out, "benchmark-sweep", report.sweep_markdown(data), publish)
+    elif mode == "workers":
+        for line in report.workers_terminal(data):
+            log(line)
+        write(data, out, "benchmark-workers", report.workers_markdown(data), publish)
     else:
-        name = "benchmark-sweep" if args.sweep else "benchmark-results"
-        suffix = f"-whatif-{args.whatif.replace(',', '-')}" if args.whatif else ""
-        write(data, args.out, name + suffix, charts=plan.charts and not args.sweep)
-    for problem in found:
-        log(f"{'PROBLEM' if args.smoke else 'note'}: {problem}")
-    return 1 if found and args.smoke else 0
+        for line in report.terminal(data):
+            log(line)
+        write(data, out, "benchmark-results", report.markdown(data), publish, charts=charts)
+    for problem in problems(data):
+        log(f"note: {problem}")
+    return 0
 
 
 def _raise_priority() -> None:
@@ -250,15 +362,22 @@ def _raise_priority() -> None:
         log("note: could not raise the harness's priority (not root); numbers may be noisier")
 
 
-def write(data: dict[str, Any], out: Path, name: str, *, charts: bool) -> None:
+def write(
+    data: dict[str, Any], out: Path, name: str, page: str, publish: bool, charts: bool = False
+) -> None:
+    """The JSON and the page to ``out``; with ``publish``, the page and charts to docs/ too."""
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n")
-    sweep_run = name.startswith("benchmark-sweep")
-    text = report.sweep_markdown(data) if sweep_run else report.markdown(data)
-    (out / f"{name}.md").write_text(text)
+    (out / f"{name}.md").write_text(page)
     if charts:
-        report.charts(data, out / "img", name.removeprefix("benchmark-results"))
-    log(f"wrote {out}/{name}.md in {data['elapsed_s']} s")
+        report.charts(data, out / "img")
+    log(f"wrote {out}/{name}.md (+ .json) in {data['elapsed_s']} s")
+    if publish:
+        (DOCS / f"{name}.md").write_text(page)
+        if charts:
+            for png in (out / "img").glob("bench-*.png"):
+                shutil.copy2(png, DOCS / "img" / png.name)
+        log(f"published {DOCS}/{name}.md" + (" and its charts in docs/img/" if charts else ""))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
-"""A fast IDaaS stub: the SUCCESS login answer and the JWKS, after a fixed latency.
+"""A fast IDaaS stub: the SUCCESS login and bind answers and the JWKS, after a fixed latency.
 
 Run:  python -m bench.stub --listen 50:18050 --listen 0:18000
 Each ``LATENCY_MS:PORT`` pair is one listening socket on 127.0.0.1 whose answers wait
 ``LATENCY_MS``. Every port has its own id_token, pre-signed once at start (RS256, ``iss`` =
 ``http://127.0.0.1:PORT/api/v1/oauth2``, ``aud`` = ``--client-id``, ``exp`` in ten years), so
 answering costs a dictionary lookup and a write. A raw asyncio protocol on uvloop keeps the
-stub far from being the bottleneck (see the floor rows in docs/performance.md).
+stub far from being the bottleneck (see the *stub* rows of a run's report). The login path and
+the username-password bind path get the same SUCCESS answer (a session_token, ``expire`` and the
+id_token); the stub checks neither the code nor the state token.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 LOGIN_PATH = b"/api/v2/sdk/login/wechat-miniprogram"
+BIND_PATH = b"/api/v2/sdk/social/username-password-bind"
 JWKS_PATH = b"/api/v1/oauth2/keys"
 KID = "bench-key"
 SESSION_EXPIRE_S = 432000
@@ -62,6 +65,7 @@ def build_answers(base_url: str, client_id: str, key: rsa.RSAPrivateKey) -> dict
     }
     return {
         LOGIN_PATH: _response("200 OK", login),
+        BIND_PATH: _response("200 OK", login),
         JWKS_PATH: _response("200 OK", {"keys": [jwk]}),
     }
 

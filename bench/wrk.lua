@@ -1,10 +1,13 @@
--- wrk script: POST one login per request, each with a fresh random X-WX-OPENID, so every bff
--- login writes a new session key. The same request goes to the stub and nginx (they ignore the
--- headers). Settings come from the environment (bench/wrk.py sets them). done() prints one
--- JSON line that bench/wrk.py parses.
+-- wrk script: POST one request per call with a fresh sequential X-WX-OPENID,
+-- "{BENCH_OPENID_PREFIX}{thread}_{n}" (thread = 1, 2, ...; n = 0, 1, 2, ... per thread), so every
+-- login writes a new session key and every bind finds the pending bind the harness seeded for
+-- it. The same request goes to the stub and nginx (they ignore the headers). Settings come from
+-- the environment (bench/drivers.py sets them). done() prints one JSON line that
+-- bench/drivers.py parses.
 local path = os.getenv("BENCH_PATH") or "/api/v1/login"
 local secret = os.getenv("BENCH_GATEWAY_SECRET") or ""
-local body = '{"code":"bench-wx-code"}'
+local body = os.getenv("BENCH_BODY") or '{"code":"bench-wx-code"}'
+local prefix = os.getenv("BENCH_OPENID_PREFIX") or "o_b"
 local threads = {}
 local counter = 0
 
@@ -14,13 +17,16 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
+local head = nil
+local n = 0
+
 function init(args)
-  math.randomseed(os.time() * 1000 + id * 7919)
+  head = prefix .. id .. "_"
 end
 
 function request()
-  local openid = string.format("wb%08x%08x%04x", math.random(0, 0x7fffffff),
-    math.random(0, 0x7fffffff), math.random(0, 0xffff))
+  local openid = head .. n
+  n = n + 1
   return wrk.format("POST", path, {
     ["Content-Type"] = "application/json",
     ["X-Gateway-Secret"] = secret,
