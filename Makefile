@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-FUZZ_EXAMPLES ?= 650
+FUZZ_EXAMPLES ?= 750
 FUZZ_EXAMPLES_DOWN ?= 700
 
 help:  ## list targets

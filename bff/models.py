@@ -81,3 +81,20 @@ class IdToken:
 
     subject: str | None
     exp: int
+
+
+@dataclass(frozen=True)
+class Counter:
+    """A rate-limit counter one request counts against: ``count`` hits per ``window_s``
+    seconds on one scope (openid, IP, account, destination) of one route."""
+
+    route: str
+    scope: str
+    ident: str  # an IP address, an openid, or a hash (accounts, destinations): key-safe
+    count: int
+    window_s: int
+
+    @property
+    def name(self) -> str:
+        """The counter's part of its Redis key (the store adds the prefix)."""
+        return f"{self.route}:{self.scope}:{self.ident}:{self.count}/{self.window_s}s"

@@ -1,7 +1,15 @@
-"""Abuse limits per openid, per client IP and per code destination, counted in Redis (SPEC §6, §12).
+"""Abuse limits: which counters a request counts against, and what their counts mean.
 
-The ``limits`` library does the counting (fixed windows, atomic in Redis, shared by every worker
-and instance). Login and bind limits fail OPEN when Redis is down; code sending fails CLOSED.
+A limit is a fixed window per scope (openid, client IP, the IDaaS account a bind names, the
+destination of a verification code), counted in Redis and shared by every worker and instance.
+The ``limits`` library parses the values (``5/minute``); the counting is bff's own, because it
+must ride in the same Redis round trip as the per-openid lock and the reads of the request
+(``SessionStore.begin``): per counter ``SET key 0 EX window NX``, ``INCR key``, ``TTL key``,
+pipelined. ``limits``' storages make their own round trip per counter.
+
+Whether a limiter outage lets the request through is the caller's choice (``fail_open``): login
+and the session routes fail open, a bind (a password guess) and a code send (it costs money)
+fail closed. A failed round trip that also carried the lock or a read fails closed anyway.
 """
 
 from __future__ import annotations
@@ -9,52 +17,61 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import math
 import re
-import time
 import unicodedata
-from collections.abc import Callable, Iterable
-from typing import Any
-
-from limits import RateLimitItem
-from limits.errors import StorageError
-from limits.storage import Storage, storage_from_string
-from limits.strategies import FixedWindowRateLimiter
-from redis import RedisError
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisClusterException
-from redis.retry import Retry
+from collections.abc import Iterable, Sequence
 
 from bff.errors import RateLimited, SessionStoreUnavailable
-from bff.lazy import Lazy
+from bff.models import Counter
 from bff.observability import RATE_LIMITER_FAIL_OPEN, SESSION_STORE_ERRORS
-from bff.settings import REDIS_RETRIES, REDIS_TIMEOUT_S, RateLimits, Settings
+from bff.settings import RateLimits
 
 log = logging.getLogger("bff.ratelimit")
 _MOBILE = re.compile(r"^\+([0-9]{1,4})-([0-9]+)$")  # ASCII digits only
 
 
-def limits_storage(settings: Settings) -> Storage:
-    """A ``limits`` Redis storage on the same Redis as the sessions, with the same timeouts and
-    retry as the session store (``REDIS_TIMEOUT_S``)."""
-    uri = settings.redis_url
-    options: dict[str, Any] = {
-        "socket_timeout": REDIS_TIMEOUT_S,
-        "socket_connect_timeout": REDIS_TIMEOUT_S,
-        "retry": Retry(NoBackoff(), REDIS_RETRIES),
-    }
-    if settings.redis_cluster:
-        scheme, rest = uri.split("://", 1)
-        uri = "redis+cluster://" + rest
-        if scheme == "rediss":
-            options["ssl"] = True  # the cluster scheme has no TLS variant: keep TLS explicitly
-    elif uri.startswith("unix://"):
-        uri = "redis+unix://" + uri[len("unix://") :]
-    storage = storage_from_string(
-        uri, key_prefix=f"{settings.redis_key_prefix}:rl", wrap_exceptions=True, **options
-    )
-    assert isinstance(storage, Storage)  # noqa: S101 (a sync scheme gives a sync storage)
-    return storage
+def counters(route: str, scopes: Iterable[tuple[str, str]], limits: RateLimits) -> list[Counter]:
+    """Every counter a request of ``route`` counts against: each limit of each scope given."""
+    return [
+        Counter(route, scope, ident, item.amount, item.get_expiry())
+        for scope, ident in scopes
+        for item in limits.get(scope, ())
+    ]
+
+
+def enforce(
+    route: str,
+    found: Sequence[Counter],
+    counts: Sequence[tuple[int, int]] | None,
+    *,
+    fail_open: bool,
+) -> None:
+    """Judge the counts (``(hits, seconds left)`` per counter, None when counting failed).
+
+    :raises RateLimited: with ``Retry-After`` when one is over its limit.
+    :raises SessionStoreUnavailable: when counting failed and ``fail_open`` is false.
+    """
+    if counts is None:
+        if not fail_open:
+            SESSION_STORE_ERRORS.inc()
+            log.warning("rate limiter unavailable; refusing", extra={"route": route})
+            raise SessionStoreUnavailable()
+        RATE_LIMITER_FAIL_OPEN.inc()
+        log.warning("rate limiter unavailable; letting the request through", extra={"route": route})
+        return
+    over = [(c, left) for c, (hits, left) in zip(found, counts, strict=True) if hits > c.count]
+    if over:
+        counter, left = max(over, key=lambda pair: pair[1])
+        retry_after = max(1, left)
+        log.info(
+            "rate limited",
+            extra={
+                "route": route,
+                "scope": counter.scope,
+                "limit": f"{counter.count}/{counter.window_s}s",
+            },
+        )
+        raise RateLimited(headers={"Retry-After": str(retry_after)})
 
 
 def normalise(identifier: str) -> str:
@@ -83,45 +100,3 @@ def account_key(secret: bytes, identifier: str) -> str:
 def _bytes(text: str) -> bytes:
     """UTF-8, lone surrogates included: a name is forwarded as typed, so it is counted as typed."""
     return text.encode("utf-8", "surrogatepass")
-
-
-class Limiter:
-    def __init__(self, storage: Callable[[], Storage]) -> None:
-        # Created on first use: a cluster storage connects when it is created (bff.lazy).
-        self._strategy = Lazy(lambda: FixedWindowRateLimiter(storage()))
-
-    @property
-    def _limiter(self) -> FixedWindowRateLimiter:
-        return self._strategy.get()
-
-    def check(
-        self, route: str, scopes: Iterable[tuple[str, str]], limits: RateLimits, *, fail_open: bool
-    ) -> None:
-        """Count one hit on every ``(scope, ident)`` pair that has limits for it.
-
-        :raises RateLimited: with ``Retry-After`` when one is over its limit.
-        :raises SessionStoreUnavailable: when Redis is down and ``fail_open`` is false.
-        """
-        try:
-            for scope, ident in scopes:
-                for item in limits.get(scope, ()):
-                    self._hit(item, route, scope, ident)
-        except (StorageError, RedisError, RedisClusterException) as exc:
-            if not fail_open:
-                SESSION_STORE_ERRORS.inc()
-                # Fail CLOSED: no counter, no code sent (SMS pumping costs money).
-                log.warning("rate limiter unavailable; refusing", extra={"route": route})
-                raise SessionStoreUnavailable() from exc
-            # Fail OPEN: a login must not depend on the limiter (SPEC §6).
-            RATE_LIMITER_FAIL_OPEN.inc()
-            log.warning(
-                "rate limiter unavailable; letting the request through", extra={"route": route}
-            )
-
-    def _hit(self, item: RateLimitItem, route: str, scope: str, ident: str) -> None:
-        if self._limiter.hit(item, route, scope, ident):
-            return
-        reset_at, _ = self._limiter.get_window_stats(item, route, scope, ident)
-        retry_after = max(1, math.ceil(reset_at - time.time()))
-        log.info("rate limited", extra={"route": route, "scope": scope, "limit": str(item)})
-        raise RateLimited(headers={"Retry-After": str(retry_after)})

@@ -12,7 +12,6 @@ from bff.clients.http import Upstream, breaker
 from bff.clients.idaas import IdaasClient
 from bff.clients.wechat import WeChatClient
 from bff.id_token import IdTokenVerifier
-from bff.ratelimit import Limiter, limits_storage
 from bff.session_store import SessionStore
 from bff.settings import REDIS_RETRIES, REDIS_TIMEOUT_S, Settings
 
@@ -24,7 +23,6 @@ class Services:
     idaas: IdaasClient
     wechat: WeChatClient | None
     verifier: IdTokenVerifier
-    limiter: Limiter
     upstreams: tuple[Upstream, ...] = ()
     openid_hash_key: bytes = field(default=b"", repr=False)  # of the openid hash in logs
 
@@ -84,8 +82,5 @@ def build_services(settings: Settings) -> Services:
         audience=settings.idaas_client_id,
         enabled=settings.idaas_verify_id_token,
     )
-    limiter = Limiter(lambda: limits_storage(settings))
     upstreams = (idaas_http,) if wechat is None else (idaas_http, wechat_http)
-    return Services(
-        settings, store, idaas, wechat, verifier, limiter, upstreams, settings.openid_hash_key
-    )
+    return Services(settings, store, idaas, wechat, verifier, upstreams, settings.openid_hash_key)

@@ -21,6 +21,7 @@ from bff.settings import Settings, load_settings
 from bff.simulators.idaas import IdaasSimulator
 from bff.simulators.wechat import WeChatSimulator
 from tests.support.app import CLIENT_ID, GATEWAY_SECRET, PASSWORD, REDIS_URL, AuthActions
+from tests.support.processes import RedisProcess
 
 
 @pytest.fixture(scope="session")
@@ -123,3 +124,21 @@ def auth(
     client: FlaskClient, wechat_sim: WeChatSimulator, idaas_sim: IdaasSimulator
 ) -> AuthActions:
     return AuthActions(client, wechat_sim, idaas_sim)
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisProcess]:
+    """A redis-server of the test's own, to stop or restart at will."""
+    proc = RedisProcess().start()
+    yield proc
+    proc.close()
+
+
+@pytest.fixture
+def limiter_denied_redis(key_prefix: str) -> Iterator[RedisProcess]:
+    """A Redis whose ACL lets the session store work but denies the rate-limit counters."""
+    kinds = ("session", "pending", "handle", "handles", "lock")
+    keys = [f"~{key_prefix}:{kind}:*" for kind in kinds]
+    proc = RedisProcess(None, "--user", "default", "on", "nopass", *keys, "+@all").start()
+    yield proc
+    proc.close()

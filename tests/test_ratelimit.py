@@ -5,12 +5,10 @@ from __future__ import annotations
 import re
 import secrets
 
-import pytest
 import requests
 
 from tests.support.app import CLIENT_ID, DEVICE, GATEWAY_SECRET, PASSWORD, REDIS_URL, AuthActions
 from tests.support.gunicorn import Gunicorn
-from tests.support.processes import RedisProcess
 from tests.support.proxy import SlowProxy
 
 
@@ -95,17 +93,13 @@ def test_limit_holds_across_two_gunicorn_workers(tmp_path, idaas_server, wechat_
         server.stop()
 
 
-@pytest.fixture
-def own_redis():
-    proc = RedisProcess().start()
-    yield proc
-    proc.close()
-
-
-def test_limiter_fails_open_but_sessions_fail_closed(
-    make_app, own_redis, wechat_sim, idaas_sim, capsys
+def test_the_login_limiter_alone_failing_lets_logins_through(
+    make_app, limiter_denied_redis, wechat_sim, idaas_sim, capsys
 ):
-    app = make_app(REDIS_URL=own_redis.url, IDENTITY_SOURCE="gateway", RATE_LIMIT_LOGIN="1/minute")
+    """Redis refuses the counters only (its ACL): the login limiter fails open, counted."""
+    app = make_app(
+        REDIS_URL=limiter_denied_redis.url, IDENTITY_SOURCE="gateway", RATE_LIMIT_LOGIN="1/minute"
+    )
     client = app.test_client()
     headers = {"X-WX-OPENID": "o_failopen", "X-Gateway-Secret": GATEWAY_SECRET, **DEVICE}
 
@@ -115,13 +109,21 @@ def test_limiter_fails_open_but_sessions_fail_closed(
         return float(found.group(1)) if found else 0.0
 
     before = fail_open_count()
-    own_redis.stop()
-    for _ in range(2):  # over the 1/minute limit, yet not limited: the limiter is down
-        resp = client.post("/api/v1/login", json={"code": "c"}, headers=headers)
-        assert resp.status_code == 503
-        assert resp.json["error_code"] == "BFF.SESSION_STORE_UNAVAILABLE"  # the lock fails closed
+    for _ in range(2):  # over the 1/minute limit, yet not limited: the limiter cannot count
+        body = {"code": wechat_sim.issue_code("o_failopen")}
+        assert client.post("/api/v1/login", json=body, headers=headers).status_code == 200
     assert fail_open_count() == before + 2
     assert "letting the request through" in capsys.readouterr().out
+
+
+def test_redis_down_fails_the_login_closed(make_app, own_redis, wechat_sim, idaas_sim):
+    """The limiter shares its round trip with the lock, which fails closed: no login runs
+    without its lock, counted or not."""
+    app = make_app(REDIS_URL=own_redis.url, IDENTITY_SOURCE="gateway")
+    headers = {"X-WX-OPENID": "o_down", "X-Gateway-Secret": GATEWAY_SECRET, **DEVICE}
+    own_redis.stop()
+    resp = app.test_client().post("/api/v1/login", json={"code": "c"}, headers=headers)
+    assert resp.status_code == 503 and resp.json["error_code"] == "BFF.SESSION_STORE_UNAVAILABLE"
 
 
 def test_session_routes_share_a_per_openid_limit(make_app, wechat_sim, idaas_sim):

@@ -133,6 +133,7 @@ def test_upstream_received_exactly_the_allow_list(auth, idaas_sim):
         "x-l",
         "x-device-ip",
         "x-client-id",
+        "x-request-id",  # the request's own id, so the IDaaS's logs join bff's
         "content-type",
         "content-length",
         "host",

@@ -262,4 +262,7 @@ def test_worker_sigterm_under_load(server, wechat_sim, idaas_sim, kv):
         "bind 200 SUCCESS": FLOWS,
     }
     _healthy_and_recovered(server, wechat_sim, kv, idaas_sim, "sigterm")
+    deadline = time.monotonic() + 30  # it drains (GUNICORN_DRAIN_S) before it exits
+    while server.worker_pids() == before and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert server.worker_pids() != before  # the master replaced it

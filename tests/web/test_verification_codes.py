@@ -9,7 +9,6 @@ import pytest
 import redis as redis_lib
 
 from tests.support.app import CLIENT_ID, DEVICE, PASSWORD, AuthActions, last_call
-from tests.support.processes import RedisProcess
 from tests.support.signin import (
     ALICE_EMAIL,
     ALICE_MOBILE,
@@ -243,13 +242,6 @@ def test_limit_per_ip(make_app, wechat_sim, idaas_sim):
 # ----------------------------------------------------------------- Redis: fail closed
 
 
-@pytest.fixture
-def own_redis():
-    proc = RedisProcess().start()
-    yield proc
-    proc.close()
-
-
 def test_redis_down_is_503_and_no_code_is_sent(make_app, own_redis, wechat_sim, idaas_sim):
     app = make_app(REDIS_URL=own_redis.url)
     auth = AuthActions(app.test_client(), wechat_sim, idaas_sim)
@@ -258,16 +250,6 @@ def test_redis_down_is_503_and_no_code_is_sent(make_app, own_redis, wechat_sim, 
     own_redis.stop()
     _error(send_code(auth, ALICE_MOBILE, captcha=captcha), 503, "BFF.SESSION_STORE_UNAVAILABLE")
     _nothing_sent(idaas_sim)
-
-
-@pytest.fixture
-def limiter_denied_redis(key_prefix):
-    """A Redis whose ACL lets the session store work but denies the rate-limit counters."""
-    kinds = ("session", "pending", "handle", "handles", "lock")
-    keys = [f"~{key_prefix}:{kind}:*" for kind in kinds]
-    proc = RedisProcess(None, "--user", "default", "on", "nopass", *keys, "+@all").start()
-    yield proc
-    proc.close()
 
 
 def test_the_code_and_bind_limiters_fail_closed_the_login_one_open(

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint
 from marshmallow import Schema
 
-from bff import flows, verification_codes
+from bff import flows
 from bff.errors import NO_PENDING_BIND, RATE_LIMITED, VALIDATION
 from bff.models import Caller
 from bff.services import Services
@@ -108,4 +108,4 @@ def captcha(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
 )
 def send_verification_code(svc: Services, caller: Caller | None, body: Any) -> None:
     device = current_device()  # checked before anything is counted or sent
-    verification_codes.send_verification_code(svc, require_caller(caller), body, device)
+    flows.send_verification_code(svc, require_caller(caller), body, device)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bff.verification_codes import mask_destination
+from bff.flows import mask_destination
 
 MASKED = [
     ("+86-13800000000", "+86-138****0000"),

@@ -23,10 +23,10 @@ import re
 from typing import Any
 
 from bff.errors import BadRequest, IdaasError, NoPendingBind
-from bff.flows import BIND_STATUSES
+from bff.flows.common import BIND_STATUSES
 from bff.models import Caller, Device
 from bff.observability import note_outcome
-from bff.ratelimit import destination_key
+from bff.ratelimit import counters, destination_key, enforce
 from bff.services import Services
 
 audit = logging.getLogger("bff.audit")
@@ -53,6 +53,12 @@ def mask_destination(to: str) -> str:
     return "***"
 
 
+def _count(svc: Services, scopes: list[tuple[str, str]]) -> None:
+    """Count against RATE_LIMIT_CODES; fails CLOSED (no Redis, no code sent)."""
+    found = counters(ROUTE, scopes, svc.settings.rate_limit_codes)
+    enforce(ROUTE, found, svc.store.count(found), fail_open=False)
+
+
 def send_verification_code(
     svc: Services, caller: Caller, body: dict[str, Any], device: Device
 ) -> None:
@@ -74,9 +80,8 @@ def send_verification_code(
             message="this sign-in offers no registration; use purpose bind",
             errors={"purpose": [f"not offered while the pending step is {pending.status}"]},
         )
-    limits = svc.settings.rate_limit_codes
     caller_scopes = [("openid", caller.openid), ("ip", device.ip or "unknown")]
-    svc.limiter.check(ROUTE, caller_scopes, limits, fail_open=False)
+    _count(svc, caller_scopes)
     where = {"channel": channel, "purpose": purpose, "to": mask_destination(to)}
     captcha = body["captcha"]
     try:
@@ -85,7 +90,7 @@ def send_verification_code(
         )
         # The destination is counted only once the slider is solved: nobody can spend a
         # victim's per-number budget (and lock them out) without solving sliders.
-        svc.limiter.check(ROUTE, [("destination", destination_key(to))], limits, fail_open=False)
+        _count(svc, [("destination", destination_key(to))])
         svc.idaas.send_code(channel, purpose, to, captcha_token, device)
     except IdaasError as exc:
         audit.info("verification code refused", extra={**where, "error_code": exc.code})

@@ -1,0 +1,133 @@
+"""Keys, value codecs and the fail-closed policy of the session store.
+
+``Keys`` is the one place a Redis key is spelled: ``{prefix}:{kind}:{ident}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Any
+
+import redis
+from redis.exceptions import RedisClusterException
+
+from bff.errors import SessionStoreUnavailable
+from bff.models import CachedSession, PendingBind, WechatIdentity
+from bff.observability import SESSION_STORE_ERRORS
+
+log = logging.getLogger("bff.store")
+
+RedisClient = redis.Redis | redis.RedisCluster
+# What a Redis or Redis Cluster call can raise when the server is gone.
+STORE_ERRORS = (redis.RedisError, RedisClusterException)
+
+
+class Keys:
+    """The contract keys (session, pending, handle) and bff's own (handles, lock, rl)."""
+
+    def __init__(self, prefix: str) -> None:
+        self._prefix = prefix
+
+    def key(self, kind: str, ident: str) -> str:
+        return f"{self._prefix}:{kind}:{ident}"
+
+    def session(self, openid: str) -> str:
+        return self.key("session", openid)
+
+    def pending(self, openid: str) -> str:
+        return self.key("pending", openid)
+
+    def handle(self, digest: str) -> str:
+        return self.key("handle", digest)
+
+    def handles(self, openid: str) -> str:
+        """The per-openid index of handle digests (a sorted set, scored by expiry)."""
+        return self.key("handles", openid)
+
+    def lock(self, openid: str) -> str:
+        return self.key("lock", openid)
+
+    def counter(self, name: str) -> str:
+        """A rate-limit counter (``bff.ratelimit.Counter.name``)."""
+        return self.key("rl", name)
+
+
+@contextmanager
+def fail_closed(operation: str) -> Iterator[None]:
+    """A Redis error becomes ``503 BFF.SESSION_STORE_UNAVAILABLE``: never a SUCCESS whose
+    session was not kept, never a guess at who is calling."""
+    try:
+        yield
+    except STORE_ERRORS as exc:
+        unavailable(operation, exc)
+
+
+def unavailable(operation: str, exc: BaseException) -> None:
+    """:raises SessionStoreUnavailable: counted and logged (the error's type, no message)."""
+    SESSION_STORE_ERRORS.inc()
+    log.warning(
+        "session store unavailable",
+        extra={"operation": operation, "error_type": type(exc).__name__},
+    )
+    raise SessionStoreUnavailable() from exc
+
+
+def encode(value: CachedSession | PendingBind | WechatIdentity) -> str:
+    return json.dumps(asdict(value))
+
+
+def _object(raw: Any, what: str) -> dict[str, Any] | None:
+    """A stored JSON object, or None when absent or corrupt (corrupt is logged, then ignored)."""
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        log.warning("corrupt value in session store", extra={"kind": what})
+        return None
+    return value
+
+
+def decode_session(raw: Any) -> CachedSession | None:
+    value = _object(raw, "session")
+    if value is None:
+        return None
+    token, expire_at = value.get("session_token"), value.get("expire_at")
+    unionid, sub = value.get("unionid"), value.get("id_token_sub")
+    if (
+        not isinstance(token, str)
+        or not isinstance(expire_at, int)
+        or not isinstance(unionid, str | None)
+        or not isinstance(sub, str | None)
+    ):
+        log.warning("corrupt value in session store", extra={"kind": "session"})
+        return None
+    return CachedSession(token, expire_at, unionid, sub)
+
+
+def decode_pending(raw: Any) -> PendingBind | None:
+    value = _object(raw, "pending")
+    if value is None or not isinstance(value.get("state_token"), str):
+        return None
+    return PendingBind(value["state_token"], str(value.get("status") or ""))
+
+
+def decode_handle(raw: Any) -> WechatIdentity | None:
+    value = _object(raw, "handle")
+    if value is None or not isinstance(value.get("openid"), str):
+        return None
+    unionid = value.get("unionid")
+    return WechatIdentity(value["openid"], unionid if isinstance(unionid, str) else None)
+
+
+def previous_subject(raw: Any) -> str | None:
+    """The ``id_token_sub`` of a session a ``SET ... GET`` replaced."""
+    value = _object(raw, "session")
+    sub = value.get("id_token_sub") if value else None
+    return sub if isinstance(sub, str) else None
