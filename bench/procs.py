@@ -238,6 +238,7 @@ class Procs:
                 "RATE_LIMIT_LOGIN": "1000000000/minute",
                 "RATE_LIMIT_BIND": "1000000000/minute",
                 "GUNICORN_GRACEFUL_TIMEOUT": "5",
+                "GUNICORN_DRAIN_S": "0",  # stopped between steps: no draining
                 "PROMETHEUS_MULTIPROC_DIR": str(self.workdir / f"metrics-{port}"),
                 **env,
             }

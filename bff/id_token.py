@@ -6,6 +6,8 @@ rate-limits refetches (at most one a minute, SPEC §4).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import threading
@@ -46,6 +48,19 @@ def _exp(claims: dict[str, Any]) -> int:
     return int(exp)
 
 
+def _header(token: str) -> dict[str, Any]:
+    """The JOSE header, read without PyJWT's ``get_unverified_header``, which decodes the whole
+    token (payload and signature too) that ``jwt.decode`` then decodes again."""
+    segment = token.split(".", 1)[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, binascii.Error) as exc:
+        raise jwt.DecodeError("malformed header") from exc
+    if not isinstance(header, dict):
+        raise jwt.DecodeError("malformed header")
+    return header
+
+
 class IdTokenVerifier:
     """Verifies id_tokens; a token that fails is a 502 and nothing is stored."""
 
@@ -80,7 +95,7 @@ class IdTokenVerifier:
         return IdToken(_subject(claims), _exp(claims))
 
     def _decode(self, token: str) -> dict[str, Any]:
-        header = jwt.get_unverified_header(token)
+        header = _header(token)  # only to pick the key: PyJWT checks it all again
         if header.get("alg") != "RS256":
             raise jwt.InvalidAlgorithmError("not RS256")
         key = self._key(str(header.get("kid", "")))

@@ -103,7 +103,7 @@ def test_happy_path_under_gunicorn_two_workers(gunicorn, wechat_server, idaas_se
 
     # No secret in any log line the server wrote.
     log = gunicorn.log_path.read_text()
-    assert '"route": "/api/v1/bind/username-password"' in log
+    assert '"route":"/api/v1/bind/username-password"' in log
     records = [json.loads(line) for line in log.splitlines() if line]  # every line is JSON
     assert any(r.get("logger") == "gunicorn.error" for r in records)
     secrets = [

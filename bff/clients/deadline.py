@@ -44,6 +44,7 @@ class Watchdog:
         self._calls: set[Call] = set()
         self._wake = threading.Condition()
         self._pid = 0  # the process the thread runs in (gunicorn forks after imports)
+        self._until: float | None = None  # when the thread wakes by itself (None: it waits)
 
     def watch(self, call: Call) -> None:
         with self._wake:
@@ -51,7 +52,8 @@ class Watchdog:
                 self._pid = os.getpid()
                 threading.Thread(target=self._run, name="bff-deadlines", daemon=True).start()
             self._calls.add(call)
-            self._wake.notify()
+            if self._until is None or call.deadline < self._until:
+                self._wake.notify()  # else it wakes in time anyway: calls share one timeout
 
     def unwatch(self, call: Call) -> None:
         with self._wake:
@@ -61,11 +63,13 @@ class Watchdog:
         with self._wake:
             while True:
                 if not self._calls:
+                    self._until = None
                     self._wake.wait()
                     continue
                 now = time.monotonic()
                 nearest = min(c.deadline for c in self._calls)
                 if nearest > now:
+                    self._until = nearest
                     self._wake.wait(nearest - now)
                     continue
                 for call in [c for c in self._calls if c.deadline <= now]:

@@ -182,7 +182,7 @@ def test_wechat_mode_every_endpoint_leaks_nothing(make_app, wechat_sim, idaas_si
 
     out, err = capfd.readouterr()
     logs = [line for line in (out + err).splitlines() if line]
-    assert any('"route": "/api/v1/register/verification-code"' in line for line in logs)
+    assert any('"route":"/api/v1/register/verification-code"' in line for line in logs)
     openids = [a.openid for a in made] + [a.unionid for a in made if a.unionid]
     anywhere, logs_only = _secrets(idaas_sim, wechat_sim, recorder, openids)
     assert _hits(logs, anywhere | logs_only) == []
@@ -225,7 +225,7 @@ def test_gateway_mode_under_gunicorn_leaks_nothing(tmp_path, idaas_sim, wechat_s
     finally:
         server.stop()
     log = server.log_path.read_text().splitlines()
-    assert any('"route": "/api/v1/session/refresh"' in line for line in log)
+    assert any('"route":"/api/v1/session/refresh"' in line for line in log)
     anywhere, logs_only = _secrets(idaas_sim, wechat_sim, Recorder(), [openid, "u_" + openid])
     anywhere.add(near_miss)
     assert _hits(log, anywhere | logs_only) == []
