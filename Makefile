@@ -18,8 +18,11 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)  ## create .venv and install bff with its dev and test extras
 
+# `exec`: on Ctrl-C the terminal signals make and bff alike; bff stops everything and exits 0.
+# Without exec, /bin/sh (dash) between them would die by the signal and make would report
+# "*** [run] Interrupt". make itself still ends by the signal afterwards (status 130), silently.
 run: install  ## dev mode: simulators + in-process Redis, prints a walk-through
-	BFF_ENV=development $(BIN)/python -m bff
+	BFF_ENV=development exec $(BIN)/python -m bff
 
 test: install  ## the suite against the local Redis server, with branch coverage
 	$(BIN)/pytest --cov --cov-report=term
