@@ -138,9 +138,10 @@ class RedisClusterProcesses:
 
 
 def reap(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a simulator started as a command (by its pid) and close its pipe."""
+    """Stop a simulator started as a command (by its pid) and close its pipes."""
     if proc.poll() is None:
         proc.kill()
         proc.wait()
-    if proc.stdout is not None:
-        proc.stdout.close()
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
