@@ -7,12 +7,15 @@ every port free). A busy or malformed port stops the start with one line naming 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +23,16 @@ import pytest
 import requests
 
 from bff.__main__ import walkthrough
-from tests.support.dev_server import PORT_VARS, DevServer, port_is_free
+from tests.support.dev_server import (
+    OWN_VARIABLES,
+    PORT_VARS,
+    ROOT,
+    DevServer,
+    free_ports,
+    port_is_free,
+    wait_ready,
+)
+from tests.support.processes import require_binary
 
 needs_shell = pytest.mark.skipif(
     not (shutil.which("bash") and shutil.which("curl") and shutil.which("python3")),
@@ -235,3 +247,50 @@ def test_make_run_ends_on_one_ctrl_c_without_an_error(tmp_path: Path) -> None:
     assert "Traceback" not in output, output
     assert server.stderr().rstrip().endswith("bff: stopped")
     assert_all_ports_free(server)
+
+
+def readme_block(heading: str) -> list[str]:
+    """The first ```sh block under README's ``heading``."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index(f"\n### {heading}\n") :]
+    return section.split("```sh\n", 1)[1].split("```", 1)[0].splitlines()
+
+
+@needs_shell
+def test_readme_production_mode_locally_runs_as_written(tmp_path: Path) -> None:
+    """README's commands, on spare ports instead of 9000, 9101, 9102 and 9379: gunicorn in
+    production mode against both simulator CLIs and a redis-server. The walk-through passes."""
+    require_binary("redis-server")
+    block = readme_block("Production mode locally, against the simulators")
+    assert block[0] == "make install && . .venv/bin/activate"  # this run's venv instead
+    ports = dict(zip(("9000", "9101", "9102", "9379"), map(str, free_ports(4)), strict=True))
+    commands = "\n".join(block[1:])
+    commands = re.sub(r"\b(9000|9101|9102|9379)\b", lambda m: ports[m.group(1)], commands)
+    # SIGTERM to the group stops every part; bash then reaps its background jobs and ends.
+    script = f"PATH={Path(sys.executable).parent}:$PATH; trap true TERM\n{commands}\nwait"
+    env = {k: v for k, v in os.environ.items() if not OWN_VARIABLES.match(k)}
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "metrics")
+    log_path = tmp_path / "run.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(  # a group of its own: what the block starts, stopped by its id
+            ["bash", "-c", script],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    parts = (("bff", "9000"), ("idaas", "9101"), ("wechat", "9102"))
+    urls = {name: f"http://127.0.0.1:{ports[port]}" for name, port in parts}
+    try:
+        wait_ready(urls["bff"], log_path.read_text, timeout=90)
+        setup, steps = shell_steps(walkthrough({**urls, "redis": "-"}).splitlines())
+        for step, out in run_passes(setup, steps):
+            check_step(step, out)
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # only if something did not stop
+        proc.wait(timeout=10)
+    assert all(port_is_free(int(port)) for port in ports.values()), log_path.read_text()

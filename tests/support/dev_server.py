@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import coverage
@@ -25,8 +26,10 @@ from tests.support.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PORT_VARS = ("BFF_DEV_PORT", "BFF_DEV_IDAAS_PORT", "BFF_DEV_WECHAT_PORT", "BFF_DEV_REDIS_PORT")
-# Nothing of the caller's own configuration reaches the dev server: it starts what it embeds.
-_OURS = re.compile(r"^(BFF_|IDAAS_|REDIS_|WECHAT_|GATEWAY_|RATE_LIMIT_|LOG_|CIRCUIT_|HANDLE_)")
+# Nothing of the caller's own configuration reaches the servers the tests start.
+OWN_VARIABLES = re.compile(
+    r"^(BFF_|IDAAS_|REDIS_|WECHAT_|GATEWAY_|RATE_LIMIT_|LOG_|CIRCUIT_|HANDLE_|GUNICORN_|PROMETHEUS_)"
+)
 
 
 def free_ports(count: int) -> list[int]:
@@ -58,6 +61,19 @@ def coverage_env() -> dict[str, str]:
     }
 
 
+def wait_ready(base: str, describe: Callable[[], str], timeout: float = 60) -> None:
+    """Until ``base``/readyz answers 200; else fail with ``describe()`` (the server's log)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(base + "/readyz", timeout=5).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{base}/readyz did not answer 200 within {timeout} s:\n{describe()}")
+
+
 class DevServer:
     """``python -m bff``; with ``make=True``, ``make run`` in its own process group, as a
     terminal runs it (Ctrl-C there is SIGINT to the whole group: :meth:`interrupt_group`)."""
@@ -66,7 +82,7 @@ class DevServer:
         self.make = make
         ports = free_ports(len(PORT_VARS))
         self.ports = dict(zip(PORT_VARS, ports, strict=True))
-        base = {k: v for k, v in os.environ.items() if not _OURS.match(k)}
+        base = {k: v for k, v in os.environ.items() if not OWN_VARIABLES.match(k)}
         self.env = {
             **base,
             **coverage_env(),
@@ -126,15 +142,7 @@ class DevServer:
                 return lines
 
     def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(self.base + "/readyz", timeout=5).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"/readyz did not answer 200 within {timeout} s:\n{self.stderr()}")
+        wait_ready(self.base, self.stderr, timeout)
 
     def wait(self, timeout: float = 30) -> int:
         assert self.proc is not None
