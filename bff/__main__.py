@@ -213,7 +213,7 @@ def main() -> None:
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()  # the main thread shuts everything down; a second signal changes nothing
+        stop.set()  # the main thread shuts everything down
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
@@ -225,6 +225,8 @@ def main() -> None:
             _start(env, stack)
             while not stop.wait(0.2):
                 pass
+            for signum in (signal.SIGINT, signal.SIGTERM):  # another Ctrl-C changes nothing now,
+                signal.signal(signum, signal.SIG_IGN)  # also while the interpreter exits
     except (SettingsError, DevServerError) as exc:
         sys.exit(f"bff: {exc}")
     print("bff: stopped", file=sys.stderr, flush=True)  # noqa: T201

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -138,12 +139,17 @@ def test_walkthrough_twice_then_one_ctrl_c_stops_everything(dev_server: DevServe
     assert_all_ports_free(dev_server)
 
 
-def test_sigterm_stops_everything_too(dev_server: DevServer) -> None:
+def test_sigterm_stops_everything_too_and_a_second_signal_changes_nothing(
+    dev_server: DevServer,
+) -> None:
     dev_server.start()
     assert dev_server.next_line() == f"bff: serving on {dev_server.base}"
     dev_server.wait_ready()
     assert requests.get(dev_server.base + "/openapi.json", timeout=10).status_code == 200
     dev_server.signal(signal.SIGTERM)
+    dev_server.signal(signal.SIGINT)  # impatient Ctrl-Cs: during the shutdown, and as it ends
+    time.sleep(0.3)
+    dev_server.signal(signal.SIGINT)
     assert dev_server.wait() == 0
     assert "Traceback" not in dev_server.stderr()
     assert_all_ports_free(dev_server)
