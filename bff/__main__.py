@@ -36,7 +36,8 @@ DEMO_USER, DEMO_PASSWORD, DEMO_MOBILE = "alice", "demo-password-1", "+86-1380000
 WALKTHROUGH = """
 bff (development): IDaaS simulator {idaas}, WeChat simulator {wechat}, Redis {redis}.
 Demo IDaaS account: {user} / {password} (mobile {mobile}). Paste into bash, step by step.
-Repeat from step 1 as often as you like: each pass starts with a new WeChat user (OID).
+Repeat from step 1: each pass starts with a new WeChat user (OID). The limits are production's:
+{user} takes 4 binds in 15 minutes (RATE_LIMIT_BIND); a 429 says when to retry (Retry-After).
 
   B={bff}/api/v1; W={wechat}; I={idaas}; J='Content-Type: application/json'
   D=(-H 'X-operating-sys-version: iOS 17.4' -H 'X-device-fingerprint: demo-device-1')
