@@ -18,20 +18,26 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)  ## create .venv and install bff with its dev and test extras
 
+# `exec`: on Ctrl-C the terminal signals make and bff alike; bff stops everything and exits 0.
+# Without exec, /bin/sh (dash) between them would die by the signal and make would report
+# "*** [run] Interrupt". make itself still ends by the signal afterwards (status 130), silently.
 run: install  ## dev mode: simulators + in-process Redis, prints a walk-through
-	BFF_ENV=development $(BIN)/python -m bff
+	BFF_ENV=development exec $(BIN)/python -m bff
 
 test: install  ## the suite against the local Redis server, with branch coverage
 	$(BIN)/pytest --cov --cov-report=term
 	@echo "simulators (reported apart, not gated):"
 	@$(BIN)/coverage report --include='bff/simulators/*' --omit='none/*' --fail-under=0
 
-lint: install  ## ruff, mypy, the layer rule (import-linter) and hadolint
+lint: install  ## ruff, mypy, the layer rule (import-linter), hadolint, no dangling doc references
 	$(BIN)/ruff check bff tests config bench
 	$(BIN)/ruff format --check bff tests config bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile
+	@# The repository stands alone: README and docs/ point at no file it does not have.
+	@! grep -rnIE 'SPEC\.md|SPEC ?§|IDAAS\.md|\.\./shared' README.md docs/ \
+	  || { echo "lint: README.md or docs/ point at SPEC.md, SPEC §n, IDAAS.md or ../shared"; exit 1; }
 
 fuzz: install  ## schemathesis at scale: 10,000+ cases with Redis up and with it down (minutes)
 	BFF_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) BFF_FUZZ_EXAMPLES_REDIS_DOWN=$(FUZZ_EXAMPLES_DOWN) \

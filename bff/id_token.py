@@ -1,7 +1,7 @@
 """id_token verification: RS256 against the IDaaS JWKS, cached, refetched on an unknown kid.
 
 PyJWT does the cryptography and the claim checks; this module only caches the key set and
-rate-limits refetches (at most one a minute, SPEC §4).
+rate-limits refetches (at most one a minute).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Logs and metrics, without Flask: the SPEC metrics, JSON log lines and the per-request record.
+"""Logs and metrics, without Flask: the metrics, JSON log lines and the per-request record.
 
 The web layer opens a :class:`RequestRecord` when a request starts (:func:`begin_request`) and
 writes the request's log line from it at the end; flows and clients fill it in on the way

@@ -34,7 +34,7 @@ class Services:
 
 
 def redis_client(settings: Settings) -> redis.Redis | redis.RedisCluster:
-    """A client with socket and connect timeouts and one immediate retry (SPEC §5).
+    """A client with socket and connect timeouts and one immediate retry.
 
     A cluster client connects when it is created: call this lazily (SessionStore does).
     """

@@ -1,4 +1,4 @@
-"""id_token verification before anything is cached (SPEC §4)."""
+"""id_token verification before anything is cached."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Abuse limits (SPEC §6): per openid and per IP, shared through Redis, fail open on Redis loss."""
+"""Abuse limits: per openid and per IP, shared through Redis, fail open on Redis loss."""
 
 from __future__ import annotations
 

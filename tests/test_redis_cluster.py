@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 import redis
 
 from tests.support.app import AuthActions
 from tests.support.processes import RedisClusterProcesses
-
-pytestmark = pytest.mark.skipif(not shutil.which("redis-cli"), reason="redis-cli is not installed")
 
 
 @pytest.fixture(scope="module")

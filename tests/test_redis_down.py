@@ -85,7 +85,7 @@ def test_recovers_when_redis_returns(down_app, own_redis, wechat_sim, idaas_sim)
 
 
 def test_unix_socket_redis_url(make_app, wechat_sim, idaas_sim):
-    """REDIS_URL=unix://... (SPEC §5): sessions and the rate limiter both use the socket."""
+    """REDIS_URL=unix://...: sessions and the rate limiter both use the socket."""
     import os
 
     import redis as redis_lib

@@ -10,7 +10,14 @@ import pytest
 
 from bff import create_app
 from bff.errors import SettingsError
-from bff.settings import DEV_DEFAULTS, load_settings, parse_rate_limits
+from bff.settings import (
+    DEV_DEFAULTS,
+    DEV_PORTS,
+    dev_defaults,
+    dev_ports,
+    load_settings,
+    parse_rate_limits,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 MINIMAL = {
@@ -79,6 +86,29 @@ def test_development_has_embedded_defaults():
     s = load_settings({"BFF_ENV": "development"}, defaults=DEV_DEFAULTS)
     assert s.idaas_base_url.startswith("http://127.0.0.1:")
     assert s.redis_url.startswith("redis://127.0.0.1:")
+
+
+def test_development_ports_come_from_bff_dev_variables():
+    assert dev_ports({}) == DEV_PORTS == {"bff": 8000, "idaas": 8101, "wechat": 8102, "redis": 6399}
+    env = {"BFF_DEV_PORT": "18000", "BFF_DEV_IDAAS_PORT": "18101", "BFF_DEV_WECHAT_PORT": " 18102"}
+    assert dev_ports({**env, "BFF_DEV_REDIS_PORT": "16399"}) == {
+        "bff": 18000,
+        "idaas": 18101,
+        "wechat": 18102,
+        "redis": 16399,
+    }
+    env = {"BFF_ENV": "development", **env, "BFF_DEV_REDIS_PORT": "16399"}
+    s = load_settings(env, defaults=dev_defaults(dev_ports(env)))
+    assert s.idaas_base_url == "http://127.0.0.1:18101"
+    assert s.wechat_api_base == "http://127.0.0.1:18102"
+    assert s.redis_url == "redis://127.0.0.1:16399/0"
+    assert load_settings({**MINIMAL, "BFF_DEV_PORT": "not read in production"})
+
+
+@pytest.mark.parametrize("value", ["0", "65536", "-1", "80a", "８０８０", "1e3"])
+def test_malformed_development_port_names_the_variable(value):
+    with pytest.raises(SettingsError, match="^BFF_DEV_WECHAT_PORT: not a port number"):
+        dev_ports({"BFF_ENV": "development", "BFF_DEV_WECHAT_PORT": value})
 
 
 def test_production_has_no_secret_defaults():

@@ -49,13 +49,13 @@ def pooled_session(pool_size: int = 1024) -> requests.Session:
     session.mount("https://", adapter)
     session.trust_env = False  # no proxy or .netrc surprises from the environment
     # One session serves every user: a cookie one answer sets must never ride on another
-    # user's call (SPEC §4: no cookies), so the jar accepts none.
+    # user's call (no cookies), so the jar accepts none.
     session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
     return session
 
 
 class Upstream:
-    """Sends one request to one upstream and classifies what came back (SPEC §4)."""
+    """Sends one request to one upstream and classifies what came back."""
 
     def __init__(
         self,

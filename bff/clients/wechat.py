@@ -1,4 +1,4 @@
-"""WeChatClient: code2Session with the server-held appid/secret (SPEC §8).
+"""WeChatClient: code2Session with the server-held appid/secret.
 
 The ``session_key`` is dropped on receipt: it is never returned, logged or stored.
 """
@@ -46,7 +46,7 @@ class WeChatClient:
     def code2session(self, code: str) -> WechatIdentity:
         """Redeem a wx.login code; one short retry when WeChat is busy (-1).
 
-        :raises BffError: WECHAT_CODE_INVALID, RATE_LIMITED or an upstream error per SPEC §8.
+        :raises BffError: WECHAT_CODE_INVALID, RATE_LIMITED or an upstream error (README "Errors").
         """
         try:
             return self._once(code)

@@ -136,7 +136,7 @@ MAIN_ROUTES: RouteTable = [
 
 
 class IdaasSimulator(IdaasCore):
-    """The Bamboocloud IDaaS as the BFF sees it (see IDAAS.md); knobs are plain attributes."""
+    """The Bamboocloud IDaaS as the BFF sees it; knobs are plain attributes."""
 
     def route_table(self) -> RouteTable:
         return [*MAIN_ROUTES, *BIND_ROUTES, *CAPTCHA_ROUTES, *CONTROL_ROUTES]

@@ -1,4 +1,4 @@
-"""IDaaS simulator: phone login and the other bind/register routes (IDAAS.md §3.6)."""
+"""IDaaS simulator: phone login and the other bind/register routes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""IDaaS simulator: slider captcha and verification-code sending (IDAAS.md §3.6)."""
+"""IDaaS simulator: slider captcha and verification-code sending."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""WeChat code2Session simulator (IDAAS.md §4, SPEC.md §8).
+"""WeChat code2Session simulator (GET /sns/jscode2session, as api.weixin.qq.com answers it).
 
 Run standalone: `python -m bff.simulators.wechat --port 8102`.
 """

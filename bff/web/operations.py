@@ -201,7 +201,7 @@ class Api:
                 payload = dumper.dump(result) if dumper is not None else result
                 return jsonify(payload), op.status
 
-            # No automatic OPTIONS: it would answer a non-JSON 200 (every answer is JSON, SPEC §2).
+            # No automatic OPTIONS: it would answer a non-JSON 200 (every answer is JSON).
             self.bp.add_url_rule(
                 path, view.__name__, endpoint, methods=[method], provide_automatic_options=False
             )

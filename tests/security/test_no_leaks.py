@@ -1,6 +1,6 @@
 """Secrets never leak: every endpoint, success and failure, then a scan of logs and responses.
 
-What is looked for (SPEC §7, IDAAS.md §5): passwords, session tokens, state tokens, captcha
+What is looked for: passwords, session tokens, state tokens, captcha
 tokens, verification and phone-number codes, WeChat session keys, handles, raw openids/unionids,
 contact data (logs show it masked), id_tokens (in logs), and the configured secrets
 (WECHAT_SECRET, GATEWAY_SECRET, LOG_HASH_KEY; IDAAS_CLIENT_ID in responses). Zero hits.
@@ -110,7 +110,7 @@ def _drive_core(auth: AuthActions) -> None:
 
 
 def _drive_signin(make: callable) -> None:
-    """SPEC §12: slider, codes by SMS and e-mail, phone-number button, bind and register."""
+    """Slider, codes by SMS and e-mail, phone-number button, bind and register."""
     auth = make()
     pending(auth)
     bad = {"token": solve_captcha(auth)["token"], "point_json": '{"x": 1.0, "y": 5.0}'}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -378,10 +379,11 @@ def test_standalone_cli(wx: WeChatSimulator) -> None:
         "--client-id",
         CLIENT,
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, text=True)  # noqa: S603
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     try:
         assert proc.stdout is not None
         base_url = proc.stdout.readline().strip()
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", base_url)  # the first line: the URL
         config = requests.get(base_url + "/_sim/config", timeout=TIMEOUT).json()
         assert config["tenant_status"] == "USER_REGISTER"
         code = requests.post(base_url + "/_sim/phone-code", timeout=TIMEOUT).json()["code"]
@@ -394,5 +396,6 @@ def test_standalone_cli(wx: WeChatSimulator) -> None:
         assert resp.json()["status"] == " SUCCESS"
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0
+        assert proc.stderr is not None and proc.stderr.read() == ""  # no runpy RuntimeWarning
     finally:
         reap(proc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -327,11 +328,11 @@ def test_stop_refuses_and_restart_keeps_the_port() -> None:
 def test_standalone_cli_serves_until_sigterm() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     cmd = [sys.executable, "-m", "bff.simulators.wechat", "--port", "0", "--appid", "wx-cli"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, text=True)  # noqa: S603
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     try:
         assert proc.stdout is not None
         base_url = proc.stdout.readline().strip()
-        assert base_url.startswith("http://127.0.0.1:")
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", base_url)  # the first line: the URL
         code = requests.post(base_url + "/_sim/wx-login", json={"openid": "o_cli"}, timeout=TIMEOUT)
         params = {
             "appid": "wx-cli",
@@ -343,5 +344,6 @@ def test_standalone_cli_serves_until_sigterm() -> None:
         assert resp.json()["openid"] == "o_cli"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
+        assert proc.stderr is not None and proc.stderr.read() == ""  # no runpy RuntimeWarning
     finally:
         reap(proc)

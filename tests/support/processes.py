@@ -12,7 +12,19 @@ import subprocess
 import tempfile
 import time
 
+import pytest
 import redis
+
+# `make test` starts redis-servers of its own (and redis-cli joins a cluster): both on PATH.
+REDIS_TOOLS = "apt-get install redis-server, which brings redis-cli; .ci/run installs them"
+
+
+def require_binary(name: str) -> str:
+    """The path of ``name``; when it is not on PATH, the calling test is skipped, saying why."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} is not on PATH: this test starts its own ({REDIS_TOOLS})")
+    return path
 
 
 def free_port() -> int:
@@ -48,7 +60,7 @@ class RedisProcess:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisProcess:
-        binary = shutil.which("redis-server") or "redis-server"
+        binary = require_binary("redis-server")
         self.proc = subprocess.Popen(
             [
                 binary,
@@ -111,10 +123,10 @@ class RedisClusterProcesses:
             raise
 
     def _start(self) -> RedisClusterProcesses:
+        cli = require_binary("redis-cli")
         for node in self.nodes:
             node.extra = (*node.extra, "--cluster-config-file", f"{node.dir}/nodes.conf")
             node.start()
-        cli = shutil.which("redis-cli") or "redis-cli"
         addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
         subprocess.run(
             [cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
@@ -138,9 +150,10 @@ class RedisClusterProcesses:
 
 
 def reap(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a simulator started as a command (by its pid) and close its pipe."""
+    """Stop a simulator started as a command (by its pid) and close its pipes."""
     if proc.poll() is None:
         proc.kill()
         proc.wait()
-    if proc.stdout is not None:
-        proc.stdout.close()
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()

@@ -1,4 +1,4 @@
-"""What a mini program does on the SPEC §12 routes: slider, code, phone button (shared helpers)."""
+"""What a mini program does on the bind/register routes: slider, code, phone button."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ def body_for(route: Route, auth: AuthActions, mobile: str = ALICE_MOBILE) -> dic
 
 
 def upstream_body(route: Route, body: dict[str, str]) -> dict[str, str]:
-    """What the IDaaS must receive for ``body`` on ``route`` (IDAAS.md §3.6)."""
+    """What the IDaaS must receive for ``body`` on ``route``."""
     if route.kind == "phone":
         return {"wechat_code": body["phone_code"]}
     return body

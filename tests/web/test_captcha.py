@@ -1,4 +1,4 @@
-"""SPEC §12: GET /api/v1/captcha (needs only auth), and the OpenAPI entries of the §12 routes."""
+"""GET /api/v1/captcha (needs only auth), and the OpenAPI entries of the bind/register routes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC §12: phone login, the four bind/register routes and the captcha, end to end.
+"""Phone login, the four bind/register routes and the captcha, end to end.
 
 Real app, real Redis, the IDaaS simulator over sockets; assertions on the answer, on Redis and on
 what the simulator received. Code sending itself: test_verification_codes.py.
@@ -141,7 +141,7 @@ def _unknown_to_idaas(idaas_sim, redis, key):
     redis.set(key, json.dumps({"state_token": "never-issued", "status": "SOCIAL_BIND"}), ex=600)
 
 
-GONE = {  # each provokes one of the IDaaS answers that mean "state token gone" (IDAAS.md §2)
+GONE = {  # each provokes one of the IDaaS answers that mean "state token gone"
     "used": _spend_at_idaas,  # PARAM.0014
     "expired": _expire_at_idaas,  # COMMON.1005
     "unknown": _unknown_to_idaas,  # COMMON.1007

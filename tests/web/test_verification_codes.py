@@ -1,4 +1,4 @@
-"""SPEC §12: POST /api/v1/verification-codes: slider + send in one call, limits that fail closed."""
+"""POST /api/v1/verification-codes: slider + send in one call, limits that fail closed."""
 
 from __future__ import annotations
 
