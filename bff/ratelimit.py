@@ -94,7 +94,7 @@ def account_key(secret: bytes, identifier: str) -> str:
     """The IDaaS account a bind names (user name, mobile or e-mail), as a keyed hash: counters
     hold no account names, and nobody without the key can tell whose counter is whose."""
     message = b"account\0" + _bytes(normalise(identifier))
-    return hmac.new(secret, message, "sha256").hexdigest()[:32]
+    return hmac.digest(secret, message, "sha256").hex()[:32]
 
 
 def _bytes(text: str) -> bytes:

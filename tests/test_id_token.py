@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import time
 
+import jwt as pyjwt
 import pytest
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from bff.errors import UpstreamError
+from bff.id_token import IdTokenVerifier
 from tests.support.app import AuthActions
 
 BAD_MODES = [
@@ -71,3 +77,113 @@ def test_verification_can_be_turned_off(make_app, wechat_sim, idaas_sim, redis, 
     assert auth.bind().status_code == 200
     assert idaas_sim.jwks_fetches == fetched  # no key needed when off
     assert redis.exists(f"{key_prefix}:session:{auth.openid}")
+
+
+# ---------------------------------------------------------------- the verifier, token by token
+
+ISSUER, AUDIENCE = "https://tenant.example.com/api/v1/oauth2", "test-client"
+
+
+@pytest.fixture(scope="module")
+def keys():
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    return {
+        "rsa": rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        "other": rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        "ec": ec.generate_private_key(ec.SECP256R1()),
+    }
+
+
+@pytest.fixture
+def verifier(keys):
+    jwks = {
+        "keys": [
+            {**json.loads(RSAAlgorithm.to_jwk(keys["rsa"].public_key())), "kid": "k1"},
+            {**json.loads(ECAlgorithm.to_jwk(keys["ec"].public_key())), "kid": "ec1"},
+        ]
+    }
+    return IdTokenVerifier(lambda: jwks, issuer=ISSUER, audience=AUDIENCE)
+
+
+def _claims(**changes):
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "iat": now, "nbf": now}
+    claims["exp"] = now + 300
+    claims.update(changes)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def _token(keys, key="rsa", kid="k1", alg="RS256", **changes):
+    return pyjwt.encode(_claims(**changes), keys[key], algorithm=alg, headers={"kid": kid})
+
+
+def test_a_good_token(verifier, keys):
+    token = verifier.verify(_token(keys))
+    assert token.subject == "alice" and token.exp > time.time()
+    assert verifier.verify(_token(keys, aud=["other", AUDIENCE])).subject == "alice"
+
+
+def _with_header(keys, header: dict, claims: dict, key="rsa") -> str:
+    """A token with any header, signed by ``key`` as RS256 (what an attacker can make)."""
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    head = b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode())
+    signature = RSAAlgorithm(RSAAlgorithm.SHA256).sign(head.encode(), keys[key])
+    return head + "." + b64(signature)
+
+
+BAD = {
+    "expired": lambda k: _token(k, exp=int(time.time()) - 120),
+    "not yet valid": lambda k: _token(k, nbf=int(time.time()) + 120),
+    "issued in the future": lambda k: _token(k, iat=int(time.time()) + 120),
+    "no exp": lambda k: _token(k, exp=None),
+    "exp not a number": lambda k: _token(k, exp="soon"),
+    "exp a boolean": lambda k: _token(k, exp=True),
+    "no iss": lambda k: _token(k, iss=None),
+    "iss a prefix": lambda k: _token(k, iss=ISSUER[:-1]),
+    "iss longer": lambda k: _token(k, iss=ISSUER + "x"),
+    "iss in a list": lambda k: _with_header(
+        k, {"alg": "RS256", "kid": "k1"}, _claims(iss=[ISSUER])
+    ),
+    "iss inside a string": lambda k: _token(k, iss="x" + ISSUER),
+    "no aud": lambda k: _token(k, aud=None),
+    "other aud": lambda k: _token(k, aud="someone-else"),
+    "aud a prefix": lambda k: _token(k, aud=AUDIENCE[:-1]),
+    "aud list without us": lambda k: _token(k, aud=["a", "b"]),
+    "signed by another key": lambda k: _token(k, key="other"),
+    "unknown kid": lambda k: _token(k, kid="k9"),
+    "alg none": lambda k: pyjwt.encode(_claims(), None, algorithm="none", headers={"kid": "k1"}),
+    "alg HS256 keyed with the public key": lambda k: _with_header(
+        k, {"alg": "HS256", "kid": "k1"}, _claims()
+    ),
+    "alg RS512": lambda k: _token(k, alg="RS512"),
+    "kid of an EC key": lambda k: _with_header(k, {"alg": "RS256", "kid": "ec1"}, _claims()),
+    "critical header": lambda k: _with_header(
+        k, {"alg": "RS256", "kid": "k1", "crit": ["exp"], "exp": 1}, _claims()
+    ),
+    "payload swapped after signing": lambda k: ".".join(
+        [_token(k).split(".")[0], _token(k, sub="mallory").split(".")[1], _token(k).split(".")[2]]
+    ),
+    "two segments": lambda k: ".".join(_token(k).split(".")[:2]),
+    "four segments": lambda k: _token(k) + ".x",
+    "not base64url": lambda k: _token(k).replace(".", ".!", 1),
+    "header not JSON": lambda k: "bm90IGpzb24." + ".".join(_token(k).split(".")[1:]),
+    "claims a list": lambda k: _with_header(k, {"alg": "RS256", "kid": "k1"}, ["x"]),
+    "not ASCII": lambda k: _token(k) + "é",
+    "empty": lambda k: "",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_a_bad_token_is_502(verifier, keys, case):
+    with pytest.raises(UpstreamError) as caught:
+        verifier.verify(BAD[case](keys))
+    assert caught.value.status == 502 and caught.value.code == "BFF.UPSTREAM_BAD_RESPONSE"
+
+
+def test_the_leeway_is_a_minute(verifier, keys):
+    now = int(time.time())
+    assert verifier.verify(_token(keys, exp=now - 30, nbf=now + 30, iat=now + 30))

@@ -86,11 +86,13 @@ class Step:
             with self._redis.pipeline(transaction=False) as pipe:
                 for counter in counters:
                     key = self._keys.counter(counter.name)
-                    pipe.set(key, 0, ex=counter.window_s, nx=True)  # a new window starts
+                    _set(pipe, key, 0, ex=counter.window_s, nx=True)  # a new window starts
                     pipe.incr(key)
                     pipe.ttl(key)
                 if self._token:
-                    pipe.set(self._keys.lock(self._openid), self._token, px=self._lease_ms, nx=True)
+                    _set(
+                        pipe, self._keys.lock(self._openid), self._token, px=self._lease_ms, nx=True
+                    )
                 if not self._cluster:
                     self._queue_reads(pipe)
                 results = pipe.execute(raise_on_error=False)
@@ -117,7 +119,9 @@ class Step:
             time.sleep(_LOCK_POLL_S)
             with fail_closed("lock"):
                 with self._redis.pipeline(transaction=False) as pipe:
-                    pipe.set(self._keys.lock(self._openid), self._token, px=self._lease_ms, nx=True)
+                    _set(
+                        pipe, self._keys.lock(self._openid), self._token, px=self._lease_ms, nx=True
+                    )
                     if not self._cluster:
                         self._queue_reads(pipe)
                     results = pipe.execute(raise_on_error=False)
@@ -160,14 +164,14 @@ class Step:
 
         def write(pipe: Pipe) -> None:
             self._replaced_at = len(pipe)  # where the SET ... GET's answer will be
-            pipe.set(self._keys.session(self._openid), encode(session), ex=ttl_s, get=True)
+            _set(pipe, self._keys.session(self._openid), encode(session), ex=ttl_s, get=True)
             pipe.delete(self._keys.pending(self._openid))
 
         self._writes.append(write)
 
     def replace_session(self, session: CachedSession, ttl_s: int) -> None:
         self._writes.append(
-            lambda pipe: pipe.set(self._keys.session(self._openid), encode(session), ex=ttl_s)
+            lambda pipe: _set(pipe, self._keys.session(self._openid), encode(session), ex=ttl_s)
         )
 
     def delete_session(self) -> None:
@@ -175,8 +179,8 @@ class Step:
 
     def save_pending(self, pending: PendingBind) -> None:
         self._writes.append(
-            lambda pipe: pipe.set(
-                self._keys.pending(self._openid), encode(pending), ex=self._state_ttl_s
+            lambda pipe: _set(
+                pipe, self._keys.pending(self._openid), encode(pending), ex=self._state_ttl_s
             )
         )
 
@@ -249,6 +253,32 @@ class Step:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _set(
+    pipe: Pipe,
+    key: str,
+    value: str | int,
+    *,
+    ex: int | None = None,
+    px: int | None = None,
+    nx: bool = False,
+    get: bool = False,
+) -> None:
+    """``SET`` queued as the command it is: redis-py's ``set()`` inspects its arguments on every
+    call (measured: 2 % of a bind's CPU, for four SETs)."""
+    args: list[str | int] = ["SET", key, value]
+    if ex is not None:
+        args += ["EX", ex]
+    if px is not None:
+        args += ["PX", px]
+    if nx:
+        args.append("NX")
+    if get:
+        args.append("GET")
+        pipe.execute_command(*args, get=True)  # the answer is the old value, not OK
+    else:
+        pipe.execute_command(*args)
 
 
 def _ok(result: Any, what: str) -> Any:
