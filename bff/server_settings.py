@@ -25,7 +25,7 @@ from bff.settings import (
     settings_problem,
 )
 
-WORKER_CLASSES = ("gthread", "gevent")
+WORKER_CLASSES = ("gevent", "gthread")  # gevent: the faster on the bench (performance.md)
 _BIND = re.compile(r"^(unix:/\S+|\[[0-9A-Fa-f:.]+\]:\d{1,5}|[A-Za-z0-9.-]*:\d{1,5})$")
 
 
@@ -56,7 +56,7 @@ class ServerSettings:
     )
     workers: int = env_var(count("GUNICORN_WORKERS", 2))
     worker_class: str = env_var(
-        _LowerChoice(WORKER_CLASSES, data_key="GUNICORN_WORKER_CLASS", load_default="gthread")
+        _LowerChoice(WORKER_CLASSES, data_key="GUNICORN_WORKER_CLASS", load_default="gevent")
     )
     threads: int = env_var(count("GUNICORN_THREADS", 16))
     worker_connections: int = env_var(count("GUNICORN_WORKER_CONNECTIONS", 1000))

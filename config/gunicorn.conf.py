@@ -12,6 +12,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -141,11 +142,22 @@ def post_worker_init(worker: Any) -> None:
 
     stop = worker.handle_exit
 
-    def drain(sig: int, frame: Any) -> None:
+    def drain_then_stop(sig: int, frame: Any) -> None:
         if start_draining():  # the first SIGTERM only
-            threading.Timer(_server.drain_s, stop, args=(sig, frame)).start()
+            time.sleep(_server.drain_s)
+            stop(sig, frame)
 
-    signal.signal(signal.SIGTERM, drain)
+    def on_sigterm(sig: int, frame: Any) -> None:
+        # Out of the signal handler: gevent forbids blocking calls there (gunicorn's own
+        # gevent worker spawns its SIGQUIT handling the same way).
+        if "ggevent" in type(worker).__module__:  # the class running, -k on the command line too
+            import gevent
+
+            gevent.spawn(drain_then_stop, sig, frame)
+        else:
+            threading.Thread(target=drain_then_stop, args=(sig, frame), daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -207,8 +207,9 @@ def test_bad_gunicorn_variables_are_named_with_bffs_in_one_line():
     )
 
 
+@pytest.mark.parametrize("worker_class", ["gevent", "gthread"])
 def test_sigterm_drains_then_finishes_what_is_in_flight(
-    tmp_path, idaas_server, wechat_server, key_prefix
+    tmp_path, idaas_server, wechat_server, key_prefix, worker_class
 ):
     """After SIGTERM /readyz answers 503 (the load balancer stops sending) while a request in
     flight still gets its answer; then the server exits by itself."""
@@ -222,6 +223,7 @@ def test_sigterm_drains_then_finishes_what_is_in_flight(
         "IDENTITY_SOURCE": "gateway",
         "GATEWAY_SECRET": GATEWAY_SECRET,
         "GUNICORN_WORKERS": "1",
+        "GUNICORN_WORKER_CLASS": worker_class,
         "GUNICORN_DRAIN_S": "3",
         "GUNICORN_GRACEFUL_TIMEOUT": "20",
     }
