@@ -19,8 +19,28 @@ install: $(STAMP)  ## create .venv and install bff with its dev and test extras
 run: install  ## dev mode: simulators + in-process Redis, prints a walk-through
 	BFF_ENV=development $(BIN)/python -m bff
 
-test: install  ## the suite against the local Redis server, with branch coverage
+test: install  ## the suite against the local Redis server, with branch coverage; then test-js
 	$(BIN)/pytest --cov --cov-report=term
+	$(MAKE) --no-print-directory test-js
+
+# The mini program's client (miniprogram/): npm dev dependencies (pinned in package-lock.json,
+# installed again only when it changes), tsc --noEmit, then node --test (unit tests, end to end
+# against the dev server on free ports, the OpenAPI contract, miniprogram-simulate).
+MP := miniprogram
+MP_STAMP := $(MP)/node_modules/.installed
+
+$(MP_STAMP): $(MP)/package.json $(MP)/package-lock.json
+	cd $(MP) && npm ci --no-audit --no-fund
+	touch $@
+
+test-js: install  ## the mini program's client: tsc and node --test (skipped without node/npm)
+	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
+		echo "SKIP test-js: node and npm are needed for miniprogram/ (Node 20+); not found on PATH"; \
+	else \
+		$(MAKE) --no-print-directory $(MP_STAMP) && \
+		cd $(MP) && node_modules/.bin/tsc --noEmit -p tsconfig.json && \
+		node --test --test-concurrency=1 test/*.test.js; \
+	fi
 
 lint: install  ## ruff, mypy and hadolint
 	$(BIN)/ruff check bff tests config bench
@@ -50,5 +70,6 @@ bench-smoke: bench-install  ## about 10 seconds of the same harness, to keep it 
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov *.egg-info
+	rm -rf $(MP)/node_modules
 
-.PHONY: help install run test lint typecheck bench bench-install bench-smoke clean
+.PHONY: help install run test test-js lint typecheck bench bench-install bench-smoke clean
