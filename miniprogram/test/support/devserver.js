@@ -73,7 +73,8 @@ async function isReady(port) {
 
 /**
  * Start a dev server; resolves once /readyz is 200.
- * @param {{ env?: Record<string, string>, readyTimeoutMs?: number }} [opts]
+ * @param {{ env?: Record<string, string>, readyTimeoutMs?: number, command?: string[] }} [opts]
+ *   `command` replaces `python -m bff` (test/harness.test.js runs a stand-in).
  */
 async function startDevServer(opts = {}) {
   const readyTimeoutMs = opts.readyTimeoutMs || 30000;
@@ -92,7 +93,8 @@ async function startDevServer(opts = {}) {
     },
     opts.env || {},
   );
-  const child = spawn(pythonPath(), ['-m', 'bff'], {
+  const [exe, ...args] = opts.command || [pythonPath(), '-m', 'bff'];
+  const child = spawn(exe, args, {
     cwd: REPO,
     env,
     detached: true, // its own process group: stop() signals the group
