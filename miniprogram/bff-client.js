@@ -182,7 +182,11 @@ function randomHex(bytes) {
 /** Header values: printable ASCII, at most 512 characters (bff refuses anything else). */
 function headerSafe(/** @type {unknown} */ value, /** @type {string} */ fallback) {
   const text = value === undefined || value === null ? '' : String(value);
-  const clean = text.replace(/[^\x20-\x7e]/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 512);
+  const clean = text
+    .replace(/[^\x20-\x7e]/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, 512);
   return clean || fallback;
 }
 
@@ -289,7 +293,9 @@ function createBffClient(options) {
   /** @type {import('./bff-client').RequestFunction | undefined} */
   const requestFn =
     options.request ||
-    (w.request ? (o) => /** @type {import('./bff-client').RequestFunction} */ (w.request).call(w, o) : undefined);
+    (w.request
+      ? (o) => /** @type {import('./bff-client').RequestFunction} */ (w.request).call(w, o)
+      : undefined);
   /** @type {import('./bff-client').LoginFunction | undefined} */
   const loginFn =
     options.login ||
@@ -440,7 +446,10 @@ function createBffClient(options) {
         },
         fail: (e) => {
           const msg = (e && e.errMsg) || 'request failed';
-          finish(clientError(/timeout/i.test(msg) ? 'CLIENT.TIMEOUT' : 'CLIENT.NETWORK', msg, requestId), null);
+          finish(
+            clientError(/timeout/i.test(msg) ? 'CLIENT.TIMEOUT' : 'CLIENT.NETWORK', msg, requestId),
+            null,
+          );
         },
       };
       if (body !== undefined) req.data = body;

@@ -35,7 +35,10 @@ function declaredInterfaces() {
     const fields = {};
     for (const member of node.members) {
       if (!ts.isPropertySignature(member)) continue;
-      fields[member.name.getText(source)] = { optional: Boolean(member.questionToken), type: typeOf(member.type, source) };
+      fields[member.name.getText(source)] = {
+        optional: Boolean(member.questionToken),
+        type: typeOf(member.type, source),
+      };
     }
     out[node.name.text] = fields;
   });
@@ -58,7 +61,10 @@ function typeOf(node, source) {
     case ts.SyntaxKind.TypeReference:
       return `ref:${node.typeName.getText(source)}`;
     case ts.SyntaxKind.UnionType:
-      return `enum:${node.types.map((t) => t.literal.text).sort().join('|')}`;
+      return `enum:${node.types
+        .map((t) => t.literal.text)
+        .sort()
+        .join('|')}`;
     default:
       return `unsupported:${node.getText(source)}`;
   }
@@ -78,7 +84,8 @@ function apiOperations(doc) {
   const ops = {};
   for (const [p, methods] of Object.entries(doc.paths)) {
     if (!p.startsWith('/api/v1/')) continue;
-    for (const [method, op] of Object.entries(methods)) ops[`${method.toUpperCase()} ${p.slice('/api/v1'.length)}`] = op;
+    for (const [method, op] of Object.entries(methods))
+      ops[`${method.toUpperCase()} ${p.slice('/api/v1'.length)}`] = op;
   }
   return ops;
 }
@@ -100,7 +107,8 @@ function usedSchemas(doc, ops) {
   };
   for (const op of Object.values(ops)) {
     visit(op.requestBody && op.requestBody.content['application/json'].schema);
-    for (const answer of Object.values(op.responses)) visit(answer.content && answer.content['application/json'].schema);
+    for (const answer of Object.values(op.responses))
+      visit(answer.content && answer.content['application/json'].schema);
   }
   return [...names].sort();
 }
@@ -145,12 +153,19 @@ describe('bff-client against /openapi.json', () => {
       const schema = doc.components.schemas[name];
       const props = schema.properties || {};
       if (Object.keys(props).length === 0) continue; // EmptyRequest: nothing to declare
-      assert.ok(declared[name], `bff-client.d.ts has no interface ${name} (schema: ${JSON.stringify(props)})`);
+      assert.ok(
+        declared[name],
+        `bff-client.d.ts has no interface ${name} (schema: ${JSON.stringify(props)})`,
+      );
       const required = new Set(schema.required || []);
       assert.deepEqual(Object.keys(declared[name]).sort(), Object.keys(props).sort(), `${name}: fields`);
       for (const [field, prop] of Object.entries(props)) {
         const mine = declared[name][field];
-        assert.equal(mine.optional, !required.has(field), `${name}.${field}: required is ${required.has(field)}`);
+        assert.equal(
+          mine.optional,
+          !required.has(field),
+          `${name}.${field}: required is ${required.has(field)}`,
+        );
         assert.equal(mine.type, schemaTypeOf(prop), `${name}.${field}: type`);
       }
     }
@@ -172,14 +187,16 @@ describe('bff-client against /openapi.json', () => {
       if (schema && Object.keys(schema.properties).length > 0) {
         const sent = Object.keys(call.data || {});
         for (const field of sent) assert.ok(field in schema.properties, `${where}: unknown field ${field}`);
-        for (const field of schema.required || []) assert.ok(sent.includes(field), `${where}: ${field} missing`);
+        for (const field of schema.required || [])
+          assert.ok(sent.includes(field), `${where}: ${field} missing`);
         assert.equal(call.header['Content-Type'], 'application/json', where);
       } else {
         assert.equal(call.data, undefined, `${where} takes no body`);
       }
       assert.equal(Boolean(call.header.Authorization), Boolean(op.security), `${where}: Authorization`);
       for (const param of op.parameters || []) {
-        if (param.in === 'header' && param.required) assert.ok(call.header[param.name], `${where}: ${param.name}`);
+        if (param.in === 'header' && param.required)
+          assert.ok(call.header[param.name], `${where}: ${param.name}`);
       }
     }
   });

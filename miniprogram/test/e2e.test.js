@@ -54,7 +54,10 @@ describe('bff-client against the real bff', () => {
     assert.equal(first.status, 'SOCIAL_BIND');
     assert.deepEqual(first.flows, ['VERIFY_PHONE']); // the simulator's default tenant hint
     assert.equal(nextStep(first).step, 'BIND');
-    assert.deepEqual(phone.calls.map((c) => `${c.method} ${c.path}`), ['POST /wechat/session', 'POST /login']);
+    assert.deepEqual(
+      phone.calls.map((c) => `${c.method} ${c.path}`),
+      ['POST /wechat/session', 'POST /login'],
+    );
 
     // A wrong password: the IDaaS's own error, typed; the pending bind stays for the retry.
     const wrong = await bff.bindWithPassword('e2e-pw', 'nope').catch((e) => e);
@@ -105,7 +108,12 @@ describe('bff-client against the real bff', () => {
     // A wrong slider: the IDaaS's 400 …CAPTCHA.0002; fetch a new one.
     const cap = await bff.getCaptcha();
     const badSlider = await bff
-      .sendCode({ channel: 'sms', to: mobile, purpose: 'bind', captcha: { token: cap.token, point_json: '{"x":0.0,"y":5.0}' } })
+      .sendCode({
+        channel: 'sms',
+        to: mobile,
+        purpose: 'bind',
+        captcha: { token: cap.token, point_json: '{"x":0.0,"y":5.0}' },
+      })
       .catch((e) => e);
     assert.ok(badSlider.is('CAPTCHA.0002'), badSlider.error_code);
 
@@ -160,7 +168,9 @@ describe('bff-client against the real bff', () => {
       const step = nextStep(first);
       assert.equal(step.step, 'BIND_OR_REGISTER');
       assert.ok(step.routes.includes('register/wechat-phone'));
-      const created = await byPhone.bff.registerWithWechatPhone(await server.sim.phoneCode('+86-13700000001'));
+      const created = await byPhone.bff.registerWithWechatPhone(
+        await server.sim.phoneCode('+86-13700000001'),
+      );
       assert.equal(created.status, 'SUCCESS');
 
       const byEmail = createDevice(server, { openid: newOpenid('reg-email') });
@@ -178,7 +188,9 @@ describe('bff-client against the real bff', () => {
   test('a register route on a SOCIAL_BIND tenant is refused (typed, not retried)', SLOW, async () => {
     const phone = createDevice(server, { openid: newOpenid('reg-refused') });
     assert.equal((await phone.bff.login()).status, 'SOCIAL_BIND');
-    const err = await phone.bff.registerWithWechatPhone(await server.sim.phoneCode('+86-13700000002')).catch((e) => e);
+    const err = await phone.bff
+      .registerWithWechatPhone(await server.sim.phoneCode('+86-13700000002'))
+      .catch((e) => e);
     assert.ok(err instanceof BffError);
     assert.ok(err.status >= 400 && err.status < 500, String(err.status));
     assert.equal(phone.count('POST /register/wechat-phone'), 1);
@@ -244,7 +256,7 @@ describe('bff-client against the real bff', () => {
     assert.equal(err.status, 401);
   });
 
-  test('errors carry bff\'s envelope: 409 BFF.NO_PENDING_BIND, 400 BFF.VALIDATION', SLOW, async () => {
+  test("errors carry bff's envelope: 409 BFF.NO_PENDING_BIND, 400 BFF.VALIDATION", SLOW, async () => {
     const phone = createDevice(server, { openid: newOpenid('errors') });
     const none = await phone.bff.bindWithPassword('x', 'y').catch((e) => e);
     assert.equal(none.error_code, 'BFF.NO_PENDING_BIND');
@@ -282,7 +294,11 @@ describe('handle expiry mid-session (HANDLE_TTL_S=2)', () => {
 
     await sleep(TTL_S * 1000 + 600);
     // Both calls get 401 with the same stale handle; they share one new handle.
-    const [a, b, c] = await Promise.all([phone.bff.sessionStatus(), phone.bff.refresh(), phone.bff.getCaptcha()]);
+    const [a, b, c] = await Promise.all([
+      phone.bff.sessionStatus(),
+      phone.bff.refresh(),
+      phone.bff.getCaptcha(),
+    ]);
     assert.equal(a.active, true);
     assert.ok(b.id_token);
     assert.ok(c.token);

@@ -32,37 +32,44 @@ test('a dev server on its fixed ports: the ports its walk-through prints are use
   }
 });
 
-test('a dev server that reads BFF_DEV_*PORT: the free ports picked here, bff settings scrubbed', SLOW, async () => {
-  process.env.REDIS_URL = 'redis://127.0.0.1:6379/0'; // the caller's own bff settings stay out
-  process.env.RATE_LIMIT_LOGIN = '1/minute';
-  let server;
-  try {
-    server = await startDevServer({ command: FAKE, env: { FAKE_MODE: 'honours', HANDLE_TTL_S: '2' } });
-  } finally {
-    delete process.env.REDIS_URL;
-    delete process.env.RATE_LIMIT_LOGIN;
-  }
-  try {
-    assert.equal(server.envPortsHonoured, true);
-    assert.deepEqual(server.ports, server.requested);
-    assert.equal(new Set(Object.values(server.requested)).size, 4);
-    const env = await (await fetch(`${server.baseUrl}/env`)).json();
-    assert.equal(env.BFF_ENV, 'development');
-    assert.equal(env.BFF_DEV_PORT, String(server.requested.bff));
-    assert.equal(env.BFF_DEV_IDAAS_PORT, String(server.requested.idaas));
-    assert.equal(env.BFF_DEV_WECHAT_PORT, String(server.requested.wechat));
-    assert.equal(env.BFF_DEV_REDIS_PORT, String(server.requested.redis));
-    assert.equal(env.HANDLE_TTL_S, '2');
-    assert.equal(env.REDIS_URL, undefined);
-    assert.equal(env.RATE_LIMIT_LOGIN, undefined);
-  } finally {
-    await server.stop();
-  }
-  assert.equal(alive(server.pid), false);
-});
+test(
+  'a dev server that reads BFF_DEV_*PORT: the free ports picked here, bff settings scrubbed',
+  SLOW,
+  async () => {
+    process.env.REDIS_URL = 'redis://127.0.0.1:6379/0'; // the caller's own bff settings stay out
+    process.env.RATE_LIMIT_LOGIN = '1/minute';
+    let server;
+    try {
+      server = await startDevServer({ command: FAKE, env: { FAKE_MODE: 'honours', HANDLE_TTL_S: '2' } });
+    } finally {
+      delete process.env.REDIS_URL;
+      delete process.env.RATE_LIMIT_LOGIN;
+    }
+    try {
+      assert.equal(server.envPortsHonoured, true);
+      assert.deepEqual(server.ports, server.requested);
+      assert.equal(new Set(Object.values(server.requested)).size, 4);
+      const env = await (await fetch(`${server.baseUrl}/env`)).json();
+      assert.equal(env.BFF_ENV, 'development');
+      assert.equal(env.BFF_DEV_PORT, String(server.requested.bff));
+      assert.equal(env.BFF_DEV_IDAAS_PORT, String(server.requested.idaas));
+      assert.equal(env.BFF_DEV_WECHAT_PORT, String(server.requested.wechat));
+      assert.equal(env.BFF_DEV_REDIS_PORT, String(server.requested.redis));
+      assert.equal(env.HANDLE_TTL_S, '2');
+      assert.equal(env.REDIS_URL, undefined);
+      assert.equal(env.RATE_LIMIT_LOGIN, undefined);
+    } finally {
+      await server.stop();
+    }
+    assert.equal(alive(server.pid), false);
+  },
+);
 
 test('stop(): SIGINT ignored, then SIGKILL for the whole process group', SLOW, async () => {
-  const server = await startDevServer({ command: FAKE, env: { FAKE_MODE: 'honours', FAKE_IGNORE_SIGINT: '1' } });
+  const server = await startDevServer({
+    command: FAKE,
+    env: { FAKE_MODE: 'honours', FAKE_IGNORE_SIGINT: '1' },
+  });
   const grandchild = Number(/grandchild (\d+)/.exec(server.output())[1]);
   assert.ok(alive(grandchild));
   await server.stop();

@@ -55,7 +55,10 @@ before(async () => {
   Object.assign(global.wx, {
     request: nodeRequest,
     login: ({ success, fail }) => {
-      server.sim.wxCode(openid).then((code) => success({ code, errMsg: 'login:ok' }), (e) => fail({ errMsg: e.message }));
+      server.sim.wxCode(openid).then(
+        (code) => success({ code, errMsg: 'login:ok' }),
+        (e) => fail({ errMsg: e.message }),
+      );
     },
     getStorageSync: (key) => (storage.has(key) ? storage.get(key) : ''),
     setStorageSync: (key, value) => storage.set(key, value),
@@ -74,7 +77,8 @@ test('a component signs in with WeChat, binds by password, signs out', SLOW, asy
     return node ? node.dom.textContent.trim() : null;
   };
   const tap = (selector) => comp.querySelector(selector).dispatchEvent('tap');
-  const type = (selector, value) => comp.querySelector(selector).dispatchEvent('input', { detail: { value } });
+  const type = (selector, value) =>
+    comp.querySelector(selector).dispatchEvent('input', { detail: { value } });
 
   assert.equal(text('.step'), 'idle');
   tap('.sign-in');

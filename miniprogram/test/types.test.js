@@ -24,18 +24,22 @@ function tsPackage() {
   }
 }
 
-test('tsc --noEmit: the module against its declarations and miniprogram-api-typings', { timeout: 120000 }, () => {
-  const tsc = path.join(path.dirname(tsPackage()), 'bin', 'tsc');
-  const run = spawnSync(process.execPath, [tsc, '--noEmit', '-p', path.join(ROOT, 'tsconfig.json')], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 110000,
-  });
-  assert.equal(run.status, 0, `tsc failed:\n${run.stdout}\n${run.stderr}`);
-  const config = fs.readFileSync(path.join(ROOT, 'tsconfig.json'), 'utf8');
-  assert.match(config, /"checkJs": true/);
-  assert.match(config, /"types": \["miniprogram-api-typings"\]/);
-});
+test(
+  'tsc --noEmit: the module against its declarations and miniprogram-api-typings',
+  { timeout: 120000 },
+  () => {
+    const tsc = path.join(path.dirname(tsPackage()), 'bin', 'tsc');
+    const run = spawnSync(process.execPath, [tsc, '--noEmit', '-p', path.join(ROOT, 'tsconfig.json')], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 110000,
+    });
+    assert.equal(run.status, 0, `tsc failed:\n${run.stdout}\n${run.stderr}`);
+    const config = fs.readFileSync(path.join(ROOT, 'tsconfig.json'), 'utf8');
+    assert.match(config, /"checkJs": true/);
+    assert.match(config, /"types": \["miniprogram-api-typings"\]/);
+  },
+);
 
 test('ES2017 syntax only', () => {
   tsPackage();
@@ -53,7 +57,9 @@ test('ES2017 syntax only', () => {
     if (ts.isBinaryExpression(node)) {
       const op = node.operatorToken.kind;
       if (op === K.QuestionQuestionToken) flag(node, '?? (ES2020)');
-      if ([K.QuestionQuestionEqualsToken, K.BarBarEqualsToken, K.AmpersandAmpersandEqualsToken].includes(op)) {
+      if (
+        [K.QuestionQuestionEqualsToken, K.BarBarEqualsToken, K.AmpersandAmpersandEqualsToken].includes(op)
+      ) {
         flag(node, 'logical assignment (ES2021)');
       }
     }
@@ -65,19 +71,25 @@ test('ES2017 syntax only', () => {
     if (ts.isPrivateIdentifier(node)) flag(node, '#private (ES2022)');
     if (ts.isCatchClause(node) && !node.variableDeclaration) flag(node, 'optional catch binding (ES2019)');
     if (ts.isForOfStatement(node) && node.awaitModifier) flag(node, 'for await (ES2018)');
-    if ((ts.isFunctionDeclaration(node) || ts.isFunctionExpression(node) || ts.isMethodDeclaration(node)) &&
-        node.asteriskToken && (node.modifiers || []).some((m) => m.kind === K.AsyncKeyword)) {
+    if (
+      (ts.isFunctionDeclaration(node) || ts.isFunctionExpression(node) || ts.isMethodDeclaration(node)) &&
+      node.asteriskToken &&
+      (node.modifiers || []).some((m) => m.kind === K.AsyncKeyword)
+    ) {
       flag(node, 'async generator (ES2018)');
     }
     if (node.kind === K.BigIntLiteral) flag(node, 'BigInt (ES2020)');
-    if (ts.isNumericLiteral(node) && node.getText(source).includes('_')) flag(node, 'numeric separator (ES2021)');
+    if (ts.isNumericLiteral(node) && node.getText(source).includes('_'))
+      flag(node, 'numeric separator (ES2021)');
     if (ts.isRegularExpressionLiteral(node)) {
       const re = node.getText(source);
       const flags = re.slice(re.lastIndexOf('/') + 1);
       if (/[sd]/.test(flags)) flag(node, `regex flag ${flags} (ES2018+)`);
-      if (/\(\?<[=!]|\(\?<[A-Za-z]|\\p\{/.test(re)) flag(node, 'regex lookbehind / named group / \\p (ES2018)');
+      if (/\(\?<[=!]|\(\?<[A-Za-z]|\\p\{/.test(re))
+        flag(node, 'regex lookbehind / named group / \\p (ES2018)');
     }
-    if (ts.isCallExpression(node) && node.expression.kind === K.ImportKeyword) flag(node, 'import() (ES2020)');
+    if (ts.isCallExpression(node) && node.expression.kind === K.ImportKeyword)
+      flag(node, 'import() (ES2020)');
     if (ts.isMetaProperty(node)) flag(node, 'import.meta');
     ts.forEachChild(node, visit);
   };
@@ -88,7 +100,13 @@ test('ES2017 syntax only', () => {
 test('no runtime dependencies; the package ships the module and its declarations', () => {
   tsPackage();
   const ts = require('typescript');
-  const source = ts.createSourceFile(MODULE, fs.readFileSync(MODULE, 'utf8'), ts.ScriptTarget.Latest, true, ts.ScriptKind.JS);
+  const source = ts.createSourceFile(
+    MODULE,
+    fs.readFileSync(MODULE, 'utf8'),
+    ts.ScriptTarget.Latest,
+    true,
+    ts.ScriptKind.JS,
+  );
   const requires = [];
   const visit = (node) => {
     if (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'require') {

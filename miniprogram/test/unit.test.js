@@ -28,10 +28,7 @@ describe('createBffClient', () => {
   });
 
   test('without wx, names what must be injected', () => {
-    assert.throws(
-      () => createBffClient({ baseUrl: BASE }),
-      /pass request, login, storage explicitly/,
-    );
+    assert.throws(() => createBffClient({ baseUrl: BASE }), /pass request, login, storage explicitly/);
   });
 
   test('uses the global wx by default', async () => {
@@ -182,7 +179,10 @@ describe('the handle', () => {
   test('wx.login failing is CLIENT.WX_LOGIN', async () => {
     const { fake, bff } = setup();
     fake.wx.login = ({ fail }) => fail({ errMsg: 'login:fail no network' });
-    await assert.rejects(bff.login(), (err) => err.error_code === 'CLIENT.WX_LOGIN' && /no network/.test(err.error_msg));
+    await assert.rejects(
+      bff.login(),
+      (err) => err.error_code === 'CLIENT.WX_LOGIN' && /no network/.test(err.error_msg),
+    );
   });
 
   test('storage keys follow storagePrefix', async () => {
@@ -254,7 +254,12 @@ describe('outcomes', () => {
     const { fake, bff } = setup();
     const cap = await bff.getCaptcha();
     assert.equal(cap.token, 'cap-1');
-    const request = { channel: 'sms', to: '+86-13800000000', purpose: 'bind', captcha: { token: 'cap-1', point_json: '{"x":1}' } };
+    const request = {
+      channel: 'sms',
+      to: '+86-13800000000',
+      purpose: 'bind',
+      captcha: { token: 'cap-1', point_json: '{"x":1}' },
+    };
     assert.equal(await bff.sendCode(request), undefined);
     assert.deepEqual(fake.calls.at(-1).data, request);
     assert.equal(fake.calls.find((c) => c.path === '/captcha').header['Content-Type'], undefined);
@@ -335,7 +340,11 @@ describe('the id_token', () => {
 
   test('concurrent getIdToken calls share one refresh', async () => {
     const { fake, bff } = setup();
-    const tokens = await Promise.all([bff.getIdToken(), bff.getIdToken(), bff.refresh().then((r) => r.id_token)]);
+    const tokens = await Promise.all([
+      bff.getIdToken(),
+      bff.getIdToken(),
+      bff.refresh().then((r) => r.id_token),
+    ]);
     assert.equal(new Set(tokens).size, 1);
     assert.equal(fake.count('POST /session/refresh'), 1);
   });
@@ -405,7 +414,11 @@ describe('errors', () => {
 
   test('request_id falls back to the X-Request-ID answer header', async () => {
     const { fake, bff } = setup();
-    fake.routes['GET /session'] = () => ({ status: 500, body: { error_code: 'BFF.INTERNAL' }, headers: { 'x-request-id': 'from-header' } });
+    fake.routes['GET /session'] = () => ({
+      status: 500,
+      body: { error_code: 'BFF.INTERNAL' },
+      headers: { 'x-request-id': 'from-header' },
+    });
     const err = await bff.sessionStatus().catch((e) => e);
     assert.equal(err.request_id, 'from-header');
   });
@@ -413,8 +426,11 @@ describe('errors', () => {
   test('Retry-After as an HTTP date', async () => {
     const { fake, clock, bff } = setup();
     const at = new Date(clock.now() + 90 * 1000).toUTCString();
-    fake.routes['POST /verification-codes'] = () => fake.envelope(429, 'BFF.RATE_LIMITED', { headers: { 'Retry-After': at } });
-    const err = await bff.sendCode({ channel: 'sms', to: '+86-1', purpose: 'bind', captcha: { token: 't', point_json: '{}' } }).catch((e) => e);
+    fake.routes['POST /verification-codes'] = () =>
+      fake.envelope(429, 'BFF.RATE_LIMITED', { headers: { 'Retry-After': at } });
+    const err = await bff
+      .sendCode({ channel: 'sms', to: '+86-1', purpose: 'bind', captcha: { token: 't', point_json: '{}' } })
+      .catch((e) => e);
     assert.equal(err.retry_after, 90);
   });
 
@@ -457,7 +473,12 @@ describe('errors', () => {
 });
 
 describe('retries', () => {
-  const sendArgs = { channel: 'sms', to: '+86-13800000000', purpose: 'bind', captcha: { token: 't', point_json: '{}' } };
+  const sendArgs = {
+    channel: 'sms',
+    to: '+86-13800000000',
+    purpose: 'bind',
+    captcha: { token: 't', point_json: '{}' },
+  };
 
   /** The route answers `answers` in turn, then the default. */
   function script(fake, route, answers) {
@@ -468,7 +489,9 @@ describe('retries', () => {
   test('429 on login: waits Retry-After, then again with a fresh wx.login code', async () => {
     const { fake, clock, bff } = setup();
     await bff.sessionStatus();
-    script(fake, 'POST /login', [() => fake.envelope(429, 'BFF.RATE_LIMITED', { headers: { 'Retry-After': '2' } })]);
+    script(fake, 'POST /login', [
+      () => fake.envelope(429, 'BFF.RATE_LIMITED', { headers: { 'Retry-After': '2' } }),
+    ]);
     const out = await bff.login();
     assert.equal(out.status, 'SUCCESS');
     assert.equal(clock.sleeps.length, 1);
@@ -480,7 +503,8 @@ describe('retries', () => {
 
   test('429 with a long Retry-After is thrown at once for the UI countdown', async () => {
     const { fake, clock, bff } = setup();
-    fake.routes['GET /captcha'] = () => fake.envelope(429, 'BFF.RATE_LIMITED', { headers: { 'Retry-After': '42' } });
+    fake.routes['GET /captcha'] = () =>
+      fake.envelope(429, 'BFF.RATE_LIMITED', { headers: { 'Retry-After': '42' } });
     const err = await bff.getCaptcha().catch((e) => e);
     assert.equal(err.error_code, 'BFF.RATE_LIMITED');
     assert.equal(err.retry_after, 42);
@@ -520,7 +544,10 @@ describe('retries', () => {
     fake.routes['GET /session'] = () => fake.envelope(503, 'BFF.UPSTREAM_UNAVAILABLE');
     await assert.rejects(bff.sessionStatus());
     assert.equal(fake.count('GET /session'), 5);
-    assert.deepEqual(clock.sleeps.map((ms) => Math.min(300, Math.floor(ms / 100) * 100)), [100, 200, 300, 300]);
+    assert.deepEqual(
+      clock.sleeps.map((ms) => Math.min(300, Math.floor(ms / 100) * 100)),
+      [100, 200, 300, 300],
+    );
   });
 
   test('409 BFF.REQUEST_IN_PROGRESS on refresh and logout: retried after Retry-After', async () => {
@@ -541,7 +568,11 @@ describe('retries', () => {
     ['bindWithWechatPhone', (bff) => bff.bindWithWechatPhone('pc'), 'POST /bind/wechat-phone'],
     ['bindWithCode', (bff) => bff.bindWithCode({ mobile: '+86-1' }, '1'), 'POST /bind/verification-code'],
     ['registerWithWechatPhone', (bff) => bff.registerWithWechatPhone('pc'), 'POST /register/wechat-phone'],
-    ['registerWithCode', (bff) => bff.registerWithCode({ email: 'a@b.cn' }, '1'), 'POST /register/verification-code'],
+    [
+      'registerWithCode',
+      (bff) => bff.registerWithCode({ email: 'a@b.cn' }, '1'),
+      'POST /register/verification-code',
+    ],
     ['loginWithPhone', (bff) => bff.loginWithPhone('pc'), 'POST /login/phone'],
     ['sendCode', (bff) => bff.sendCode(sendArgs), 'POST /verification-codes'],
   ]) {
@@ -561,7 +592,10 @@ describe('retries', () => {
   }
 
   test('502 and 504 are never retried', async () => {
-    for (const [status, code] of [[502, 'BFF.UPSTREAM_BAD_RESPONSE'], [504, 'BFF.UPSTREAM_TIMEOUT']]) {
+    for (const [status, code] of [
+      [502, 'BFF.UPSTREAM_BAD_RESPONSE'],
+      [504, 'BFF.UPSTREAM_TIMEOUT'],
+    ]) {
       const { fake, bff } = setup();
       fake.routes['POST /session/refresh'] = () => fake.envelope(status, code);
       await assert.rejects(bff.refresh(), (err) => err.error_code === code);
@@ -682,7 +716,13 @@ describe('device headers', () => {
     const { fake, bff } = setup();
     delete fake.wx.getDeviceInfo;
     delete fake.wx.getAppBaseInfo;
-    fake.wx.getSystemInfoSync = () => ({ platform: 'android', system: 'Android 14', language: 'en', version: '8.0.40', SDKVersion: '2.19.0' });
+    fake.wx.getSystemInfoSync = () => ({
+      platform: 'android',
+      system: 'Android 14',
+      language: 'en',
+      version: '8.0.40',
+      SDKVersion: '2.19.0',
+    });
     await bff.sessionStatus();
     const h = fake.calls[0].header;
     assert.equal(h['X-operating-sys-version'], 'android Android 14');
@@ -706,7 +746,13 @@ describe('device headers', () => {
     assert.equal(h['X-operating-sys-version'], 'ios');
     assert.equal(h['X-agent'], 'acme-mp/2.0');
     assert.equal(h['X-L'], 'ja');
-    const bare = createBffClient({ baseUrl: BASE, wx: {}, request: fake.wx.request, login: fake.wx.login, storage: fake.wx });
+    const bare = createBffClient({
+      baseUrl: BASE,
+      wx: {},
+      request: fake.wx.request,
+      login: fake.wx.login,
+      storage: fake.wx,
+    });
     await bare.sessionStatus();
     assert.equal(fake.calls.at(-1).header['X-operating-sys-version'], 'unknown');
     assert.equal(fake.calls.at(-1).header['X-L'], 'en');
@@ -742,7 +788,10 @@ describe('nextStep', () => {
       'bind/username-password',
       'bind/verification-code:email',
     ]);
-    assert.equal(nextStep({ status: 'SOCIAL_BIND', flows: ['VERIFY_EMAIL'] }).routes[0], 'bind/verification-code:email');
+    assert.equal(
+      nextStep({ status: 'SOCIAL_BIND', flows: ['VERIFY_EMAIL'] }).routes[0],
+      'bind/verification-code:email',
+    );
     assert.equal(nextStep({ status: 'SOCIAL_BIND' }).routes[0], 'bind/username-password');
   });
 
@@ -760,7 +809,11 @@ describe('nextStep', () => {
 test('fakeJwt helper round trip (the client reads exp - iat)', async () => {
   const { fake, clock, bff } = setup();
   const iat = Math.floor(clock.now() / 1000);
-  fake.outcome = { status: 'SUCCESS', expire: 10, id_token: fakeJwt({ iat, exp: iat + 1000, name: '\u5f20\u4e09' }) };
+  fake.outcome = {
+    status: 'SUCCESS',
+    expire: 10,
+    id_token: fakeJwt({ iat, exp: iat + 1000, name: '\u5f20\u4e09' }),
+  };
   await bff.login();
   clock.advance(900 * 1000);
   await bff.getIdToken();

@@ -27,7 +27,11 @@ function createDevice(server, opts) {
   device.bff = createBffClient({
     baseUrl: server.baseUrl,
     request: (o) => {
-      calls.push({ method: o.method, path: new URL(o.url).pathname.replace(/^\/api\/v1/, ''), header: o.header });
+      calls.push({
+        method: o.method,
+        path: new URL(o.url).pathname.replace(/^\/api\/v1/, ''),
+        header: o.header,
+      });
       return transport(o);
     },
     login: ({ success, fail }) => {

@@ -19,8 +19,10 @@ const net = require('node:net');
 const path = require('node:path');
 
 const REPO = path.resolve(__dirname, '..', '..', '..');
-const SETTINGS = /^(BFF_|IDAAS_|REDIS_|WECHAT_|GATEWAY_|RATE_LIMIT_|CIRCUIT_|LOG_|GUNICORN_)|^(IDENTITY_SOURCE|HANDLE_TTL_S|STATE_TOKEN_TTL_S|TRUSTED_PROXY_COUNT|MAX_BODY_BYTES|PROMETHEUS_MULTIPROC_DIR)$/;
-const WALKTHROUGH = /bff \(development\) on http:\/\/127\.0\.0\.1:(\d+)\s+-\s+IDaaS simulator :(\d+), WeChat simulator :(\d+)/;
+const SETTINGS =
+  /^(BFF_|IDAAS_|REDIS_|WECHAT_|GATEWAY_|RATE_LIMIT_|CIRCUIT_|LOG_|GUNICORN_)|^(IDENTITY_SOURCE|HANDLE_TTL_S|STATE_TOKEN_TTL_S|TRUSTED_PROXY_COUNT|MAX_BODY_BYTES|PROMETHEUS_MULTIPROC_DIR)$/;
+const WALKTHROUGH =
+  /bff \(development\) on http:\/\/127\.0\.0\.1:(\d+)\s+-\s+IDaaS simulator :(\d+), WeChat simulator :(\d+)/;
 const GRACE_MS = 3000; // SIGINT, then SIGKILL (see the note in stop())
 const OUTPUT_KEEP = 64 * 1024;
 
@@ -149,7 +151,9 @@ async function startDevServer(opts = {}) {
   const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
     if (exitInfo) {
-      throw new Error(`the dev server exited (${JSON.stringify(exitInfo)}) before it was ready:\n${output.slice(-4000)}`);
+      throw new Error(
+        `the dev server exited (${JSON.stringify(exitInfo)}) before it was ready:\n${output.slice(-4000)}`,
+      );
     }
     const ports = printed || { bff, idaas, wechat };
     if (await isReady(ports.bff)) {

@@ -16,7 +16,12 @@ function envelope(status, code, extra = {}) {
   const requestId = extra.request_id || `srv-${Math.random().toString(36).slice(2, 10)}`;
   return {
     status,
-    body: { error_code: code, error_msg: extra.error_msg || code.toLowerCase(), request_id: requestId, ...extra.body },
+    body: {
+      error_code: code,
+      error_msg: extra.error_msg || code.toLowerCase(),
+      request_id: requestId,
+      ...extra.body,
+    },
     headers: { 'X-Request-ID': requestId, ...(extra.headers || {}) },
   };
 }
@@ -130,7 +135,12 @@ function createFakeWx(opts = {}) {
       };
       calls.push(req);
       const handler = fake.routes[`${req.method} ${path}`];
-      const task = { aborted: false, abort() { task.aborted = true; } };
+      const task = {
+        aborted: false,
+        abort() {
+          task.aborted = true;
+        },
+      };
       Promise.resolve()
         .then(() => (handler ? handler(req, fake) : envelope(404, 'BFF.NOT_FOUND')))
         .then((answer) => {

@@ -53,7 +53,12 @@ function nodeRequest(options) {
           data = text;
         }
       }
-      settle(options.success, { statusCode: res.statusCode, data, header: res.headers, errMsg: 'request:ok' });
+      settle(options.success, {
+        statusCode: res.statusCode,
+        data,
+        header: res.headers,
+        errMsg: 'request:ok',
+      });
     });
     res.on('error', (e) => settle(options.fail, { errMsg: `request:fail ${e.message}` }));
   });

@@ -22,7 +22,12 @@ async function page(bff: BffClient): Promise<string | null> {
   // @ts-expect-error: exactly one of mobile and email
   await bff.bindWithCode({ mobile: '+86-13800000000', email: 'a@example.com' }, '123456');
   const cap = await bff.getCaptcha();
-  await bff.sendCode({ channel: 'sms', to: '+86-13800000000', purpose: 'bind', captcha: { token: cap.token, point_json: '{}' } });
+  await bff.sendCode({
+    channel: 'sms',
+    to: '+86-13800000000',
+    purpose: 'bind',
+    captcha: { token: cap.token, point_json: '{}' },
+  });
   try {
     return await bff.getIdToken();
   } catch (err) {
