@@ -128,3 +128,32 @@ test('no runtime dependencies; the package ships the module and its declarations
   assert.deepEqual(lock.packages[''].devDependencies, pkg.devDependencies, 'package-lock.json is current');
   assert.equal(require('../bff-client').VERSION, pkg.version);
 });
+
+test('compiled to ES5 (what "Enhanced compile" does to it), the module still works', async () => {
+  tsPackage();
+  const ts = require('typescript');
+  const os = require('node:os');
+  const { createFakeWx } = require('./support/fake-wx');
+  const es5 = ts.transpileModule(fs.readFileSync(MODULE, 'utf8'), {
+    compilerOptions: { target: ts.ScriptTarget.ES5, module: ts.ModuleKind.CommonJS, lib: ['es2017'] },
+  }).outputText;
+  assert.doesNotMatch(es5, /^\s*class /m, 'really ES5');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bff-client-es5-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'bff-client.js'), es5);
+    const mod = require(path.join(dir, 'bff-client.js'));
+    const fake = createFakeWx();
+    const bff = mod.createBffClient({ baseUrl: 'https://bff.example.com', wx: fake.wx });
+    assert.equal((await bff.login()).status, 'SUCCESS');
+    fake.routes['POST /bind/username-password'] = () => fake.envelope(400, 'IDAAS.SDK.LOGIN.1005');
+    const err = await bff.bindWithPassword('alice', 'wrong').catch((e) => e);
+    // A compiled `class extends Error` loses its prototype unless the module restores it.
+    assert.ok(err instanceof mod.BffError);
+    assert.ok(err instanceof Error);
+    assert.ok(err.is('LOGIN.1005'));
+    assert.ok(mod.isCode(err, 'LOGIN.1005'));
+    assert.equal(err.error_code, 'IDAAS.SDK.LOGIN.1005');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
