@@ -24,10 +24,30 @@ install: $(STAMP)  ## create .venv and install bff with its dev and test extras
 run: install  ## dev mode: simulators + in-process Redis, prints a walk-through
 	BFF_ENV=development exec $(BIN)/python -m bff
 
-test: install  ## the suite against the local Redis server, with branch coverage
+test: install  ## the suite against the local Redis server, with branch coverage; then test-js
 	$(BIN)/pytest --cov --cov-report=term
 	@echo "simulators (reported apart, not gated):"
 	@$(BIN)/coverage report --include='bff/simulators/*' --omit='none/*' --fail-under=0
+	$(MAKE) --no-print-directory test-js
+
+# The mini program's client (miniprogram/): npm dev dependencies (pinned in package-lock.json,
+# installed again only when it changes), tsc --noEmit, then node --test (unit tests, end to end
+# against the dev server on free ports, the OpenAPI contract, miniprogram-simulate).
+MP := miniprogram
+MP_STAMP := $(MP)/node_modules/.installed
+
+$(MP_STAMP): $(MP)/package.json $(MP)/package-lock.json
+	cd $(MP) && npm ci --no-audit --no-fund
+	touch $@
+
+test-js: install  ## the mini program's client: tsc and node --test (skipped without node/npm)
+	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
+		echo "SKIP test-js: node and npm are needed for miniprogram/ (Node 20+); not found on PATH"; \
+	else \
+		$(MAKE) --no-print-directory $(MP_STAMP) && \
+		cd $(MP) && node_modules/.bin/tsc --noEmit -p tsconfig.json && \
+		node --test --test-concurrency=1 test/*.test.js; \
+	fi
 
 lint: install  ## ruff, mypy, the layer rule (import-linter), hadolint, no dangling doc references
 	$(BIN)/ruff check bff tests config bench
@@ -72,5 +92,7 @@ bench-workers: bench-install  ## gthread vs gevent, floor and bff: 6.5-7 min mea
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov *.egg-info
+	rm -rf $(MP)/node_modules
 
 .PHONY: help install run test lint fuzz typecheck bench bench-install bench-smoke bench-workers clean
+.PHONY: help install run test test-js lint typecheck bench bench-install bench-smoke clean

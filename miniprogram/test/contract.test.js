@@ -1,0 +1,203 @@
+'use strict';
+// The module against bff's generated contract, `GET /openapi.json` of a running dev server:
+//  - every schema a mini-program route uses has an interface of the same name in
+//    bff-client.d.ts, field for field (names, required/optional, types, enums);
+//  - every /api/v1 route is called by a client method, and the client calls no other;
+//  - what the client sends fits: body fields, Authorization where the route is authenticated,
+//    the device headers the route declares.
+const { describe, test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const ts = requireDev('typescript');
+const { createBffClient } = require('../bff-client');
+const { createFakeWx } = require('./support/fake-wx');
+const { startDevServer } = require('./support/devserver');
+
+function requireDev(name) {
+  try {
+    return require(name);
+  } catch (e) {
+    throw new Error(`${name} is missing: run \`npm ci\` in miniprogram/ (make test-js does) (${e.message})`);
+  }
+}
+
+const DTS = path.join(__dirname, '..', 'bff-client.d.ts');
+const SLOW = { timeout: 60000 };
+
+/** The interfaces of bff-client.d.ts: name → { field → { optional, type } }. */
+function declaredInterfaces() {
+  const source = ts.createSourceFile(DTS, fs.readFileSync(DTS, 'utf8'), ts.ScriptTarget.Latest, true);
+  const out = {};
+  source.forEachChild((node) => {
+    if (!ts.isInterfaceDeclaration(node)) return;
+    const fields = {};
+    for (const member of node.members) {
+      if (!ts.isPropertySignature(member)) continue;
+      fields[member.name.getText(source)] = {
+        optional: Boolean(member.questionToken),
+        type: typeOf(member.type, source),
+      };
+    }
+    out[node.name.text] = fields;
+  });
+  return out;
+}
+
+/** A TypeScript type, normalised to compare with a JSON schema. */
+function typeOf(node, source) {
+  switch (node.kind) {
+    case ts.SyntaxKind.StringKeyword:
+      return 'string';
+    case ts.SyntaxKind.NumberKeyword:
+      return 'number';
+    case ts.SyntaxKind.BooleanKeyword:
+      return 'boolean';
+    case ts.SyntaxKind.TypeLiteral:
+      return 'object';
+    case ts.SyntaxKind.ArrayType:
+      return `${typeOf(node.elementType, source)}[]`;
+    case ts.SyntaxKind.TypeReference:
+      return `ref:${node.typeName.getText(source)}`;
+    case ts.SyntaxKind.UnionType:
+      return `enum:${node.types
+        .map((t) => t.literal.text)
+        .sort()
+        .join('|')}`;
+    default:
+      return `unsupported:${node.getText(source)}`;
+  }
+}
+
+/** A JSON schema property, normalised the same way. */
+function schemaTypeOf(prop) {
+  if (prop.$ref) return `ref:${prop.$ref.split('/').pop()}`;
+  if (prop.enum) return `enum:${[...prop.enum].sort().join('|')}`;
+  if (prop.type === 'integer' || prop.type === 'number') return 'number';
+  if (prop.type === 'array') return `${schemaTypeOf(prop.items)}[]`;
+  return prop.type;
+}
+
+/** The mini-program operations: "METHOD /path" → operation. */
+function apiOperations(doc) {
+  const ops = {};
+  for (const [p, methods] of Object.entries(doc.paths)) {
+    if (!p.startsWith('/api/v1/')) continue;
+    for (const [method, op] of Object.entries(methods))
+      ops[`${method.toUpperCase()} ${p.slice('/api/v1'.length)}`] = op;
+  }
+  return ops;
+}
+
+/** Schema names an operation uses (request, answers, errors), with the schemas they reference. */
+function usedSchemas(doc, ops) {
+  const names = new Set();
+  const visit = (schema) => {
+    if (!schema) return;
+    if (schema.$ref) {
+      const name = schema.$ref.split('/').pop();
+      if (names.has(name)) return;
+      names.add(name);
+      visit(doc.components.schemas[name]);
+      return;
+    }
+    for (const prop of Object.values(schema.properties || {})) visit(prop);
+    if (schema.items) visit(schema.items);
+  };
+  for (const op of Object.values(ops)) {
+    visit(op.requestBody && op.requestBody.content['application/json'].schema);
+    for (const answer of Object.values(op.responses))
+      visit(answer.content && answer.content['application/json'].schema);
+  }
+  return [...names].sort();
+}
+
+/** Every client method called once against the fake bff: the requests it sends. */
+async function everyClientCall() {
+  const fake = createFakeWx();
+  const bff = createBffClient({ baseUrl: 'http://127.0.0.1:1', wx: fake.wx });
+  const captcha = { token: 't', point_json: '{"x":1.0,"y":5.0}' };
+  await bff.login();
+  await bff.loginWithPhone('phone-code');
+  await bff.bindWithPassword('alice', 'secret');
+  await bff.bindWithWechatPhone('phone-code');
+  await bff.bindWithCode({ mobile: '+86-13800000000' }, '123456');
+  await bff.bindWithCode({ email: 'a@example.com' }, '123456');
+  await bff.registerWithWechatPhone('phone-code');
+  await bff.registerWithCode({ mobile: '+86-13800000000' }, '123456');
+  await bff.getCaptcha();
+  await bff.sendCode({ channel: 'sms', to: '+86-13800000000', purpose: 'bind', captcha });
+  await bff.refresh();
+  await bff.sessionStatus();
+  await bff.logout();
+  return fake.calls;
+}
+
+describe('bff-client against /openapi.json', () => {
+  let server;
+  let doc;
+  before(async () => {
+    server = await startDevServer();
+    const res = await fetch(`${server.baseUrl}/openapi.json`);
+    assert.equal(res.status, 200);
+    doc = await res.json();
+  }, SLOW);
+  after(() => server && server.stop(), SLOW);
+
+  test('the wire types of bff-client.d.ts are the schemas, field for field', () => {
+    const declared = declaredInterfaces();
+    const names = usedSchemas(doc, apiOperations(doc));
+    assert.ok(names.includes('LoginResponse') && names.includes('ErrorResponse'), names.join());
+    for (const name of names) {
+      const schema = doc.components.schemas[name];
+      const props = schema.properties || {};
+      if (Object.keys(props).length === 0) continue; // EmptyRequest: nothing to declare
+      assert.ok(
+        declared[name],
+        `bff-client.d.ts has no interface ${name} (schema: ${JSON.stringify(props)})`,
+      );
+      const required = new Set(schema.required || []);
+      assert.deepEqual(Object.keys(declared[name]).sort(), Object.keys(props).sort(), `${name}: fields`);
+      for (const [field, prop] of Object.entries(props)) {
+        const mine = declared[name][field];
+        assert.equal(
+          mine.optional,
+          !required.has(field),
+          `${name}.${field}: required is ${required.has(field)}`,
+        );
+        assert.equal(mine.type, schemaTypeOf(prop), `${name}.${field}: type`);
+      }
+    }
+  });
+
+  test('a client method for every /api/v1 route, and no other route', async () => {
+    const ops = apiOperations(doc);
+    const called = new Set((await everyClientCall()).map((c) => `${c.method} ${c.path}`));
+    assert.deepEqual([...called].sort(), Object.keys(ops).sort());
+  });
+
+  test('what the client sends fits each route: body fields, auth, device headers', async () => {
+    const ops = apiOperations(doc);
+    for (const call of await everyClientCall()) {
+      const op = ops[`${call.method} ${call.path}`];
+      const where = `${call.method} ${call.path}`;
+      const ref = op.requestBody && op.requestBody.content['application/json'].schema.$ref;
+      const schema = ref && doc.components.schemas[ref.split('/').pop()];
+      if (schema && Object.keys(schema.properties).length > 0) {
+        const sent = Object.keys(call.data || {});
+        for (const field of sent) assert.ok(field in schema.properties, `${where}: unknown field ${field}`);
+        for (const field of schema.required || [])
+          assert.ok(sent.includes(field), `${where}: ${field} missing`);
+        assert.equal(call.header['Content-Type'], 'application/json', where);
+      } else {
+        assert.equal(call.data, undefined, `${where} takes no body`);
+      }
+      assert.equal(Boolean(call.header.Authorization), Boolean(op.security), `${where}: Authorization`);
+      for (const param of op.parameters || []) {
+        if (param.in === 'header' && param.required)
+          assert.ok(call.header[param.name], `${where}: ${param.name}`);
+      }
+    }
+  });
+});

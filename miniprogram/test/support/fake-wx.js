@@ -1,0 +1,183 @@
+'use strict';
+// A fake `wx` for the unit tests: in-memory storage, wx.login codes, and wx.request answered by
+// a small fake bff (handles, outcomes, refresh, session) whose routes a test can override.
+
+/** base64url of a JSON value. */
+function b64url(value) {
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+/** An unsigned JWT with the given claims (the client only reads exp/iat). */
+function fakeJwt(claims) {
+  return `${b64url({ alg: 'RS256', typ: 'JWT' })}.${b64url(claims)}.c2ln`;
+}
+
+function envelope(status, code, extra = {}) {
+  const requestId = extra.request_id || `srv-${Math.random().toString(36).slice(2, 10)}`;
+  return {
+    status,
+    body: {
+      error_code: code,
+      error_msg: extra.error_msg || code.toLowerCase(),
+      request_id: requestId,
+      ...extra.body,
+    },
+    headers: { 'X-Request-ID': requestId, ...(extra.headers || {}) },
+  };
+}
+
+/**
+ * createFakeWx({ clock }) → { wx, storage, calls, routes, ... }
+ *  - routes['POST /login'] = (req, fake) => answer | Promise<answer>; an answer is
+ *    { status, body?, headers? }, or { fail: 'request:fail timeout' } (wx's fail callback), or
+ *    { hang: true } (never calls back).
+ *  - calls: every request as { method, path, header, data }.
+ */
+function createFakeWx(opts = {}) {
+  const clock = opts.clock || { now: () => Date.now() };
+  const storage = new Map();
+  const calls = [];
+  const codes = new Set();
+  const handles = new Set();
+  let codeCount = 0;
+  let handleCount = 0;
+  let tokenCount = 0;
+
+  const fake = {
+    storage,
+    calls,
+    handles,
+    loginCalls: 0,
+    idTokenTtlS: 300,
+    outcome: null, // login/bind answer override (default SUCCESS)
+    /** Requests to a route, e.g. count('POST /wechat/session'). */
+    count(route) {
+      return calls.filter((c) => `${c.method} ${c.path}` === route).length;
+    },
+    idToken() {
+      tokenCount += 1;
+      const iat = Math.floor(clock.now() / 1000);
+      return fakeJwt({ sub: 'alice', iat, exp: iat + fake.idTokenTtlS, n: tokenCount });
+    },
+    success() {
+      return { status: 200, body: { status: 'SUCCESS', expire: 432000, id_token: fake.idToken() } };
+    },
+    envelope,
+    routes: {},
+  };
+
+  const authed = (fn) => (req) => {
+    const handle = (req.header.Authorization || '').replace(/^Bearer /, '');
+    if (!handles.has(handle)) return envelope(401, 'BFF.UNAUTHENTICATED');
+    return fn(req);
+  };
+
+  Object.assign(fake.routes, {
+    'POST /wechat/session': (req) => {
+      if (!codes.has(req.data.wx_code)) return envelope(400, 'BFF.WECHAT_CODE_INVALID');
+      codes.delete(req.data.wx_code);
+      handleCount += 1;
+      const handle = `handle-${handleCount}`.padEnd(43, 'x');
+      handles.add(handle);
+      return { status: 201, body: { handle, expires_in: 604800 } };
+    },
+    'POST /login': authed((req) => {
+      if (!codes.has(req.data.code)) return envelope(400, 'IDAAS.SDK.LOGIN.1009');
+      codes.delete(req.data.code);
+      return fake.outcome ? { status: 200, body: fake.outcome } : fake.success();
+    }),
+    'POST /login/phone': authed(() => fake.success()),
+    'POST /bind/username-password': authed(() => fake.success()),
+    'POST /bind/wechat-phone': authed(() => fake.success()),
+    'POST /bind/verification-code': authed(() => fake.success()),
+    'POST /register/wechat-phone': authed(() => fake.success()),
+    'POST /register/verification-code': authed(() => fake.success()),
+    'GET /captcha': authed(() => ({ status: 200, body: { token: 'cap-1', secret_key: 'k' } })),
+    'POST /verification-codes': authed(() => ({ status: 204, body: '' })),
+    'POST /session/refresh': authed(() => ({
+      status: 200,
+      body: { id_token: fake.idToken(), expires_in: fake.idTokenTtlS },
+    })),
+    'GET /session': authed(() => ({ status: 200, body: { active: true, expires_in: 1000 } })),
+    'DELETE /session': authed((req) => {
+      handles.delete(req.header.Authorization.replace(/^Bearer /, ''));
+      return { status: 204, body: '' };
+    }),
+  });
+
+  const wx = {
+    getStorageSync: (key) => (storage.has(key) ? storage.get(key) : ''),
+    setStorageSync: (key, value) => {
+      storage.set(key, value);
+    },
+    removeStorageSync: (key) => {
+      storage.delete(key);
+    },
+    login: ({ success }) => {
+      fake.loginCalls += 1;
+      codeCount += 1;
+      const code = `wx-code-${codeCount}`;
+      codes.add(code);
+      setImmediate(() => success({ code, errMsg: 'login:ok' }));
+    },
+    getDeviceInfo: () => ({ platform: 'ios', system: 'iOS 17.4', brand: 'Apple', model: 'iPhone' }),
+    getAppBaseInfo: () => ({ language: 'zh_CN', version: '8.0.50', SDKVersion: '3.4.0' }),
+    request: (options) => {
+      const url = new URL(options.url);
+      const path = url.pathname.replace(/^\/api\/v1/, '');
+      const req = {
+        method: options.method,
+        path,
+        url: options.url,
+        header: { ...options.header },
+        data: options.data,
+        timeout: options.timeout,
+      };
+      calls.push(req);
+      const handler = fake.routes[`${req.method} ${path}`];
+      const task = {
+        aborted: false,
+        abort() {
+          task.aborted = true;
+        },
+      };
+      Promise.resolve()
+        .then(() => (handler ? handler(req, fake) : envelope(404, 'BFF.NOT_FOUND')))
+        .then((answer) => {
+          if (answer.hang) return;
+          if (answer.fail) {
+            options.fail({ errMsg: answer.fail });
+            return;
+          }
+          options.success({
+            statusCode: answer.status,
+            data: answer.body === undefined ? '' : answer.body,
+            header: answer.headers || {},
+            errMsg: 'request:ok',
+          });
+        });
+      return task;
+    },
+  };
+  fake.wx = wx;
+  return fake;
+}
+
+/** A device clock the test moves, and a sleep that records its delays and returns at once. */
+function createClock(start = Date.UTC(2026, 0, 1)) {
+  const clock = {
+    t: start,
+    sleeps: [],
+    now: () => clock.t,
+    advance(ms) {
+      clock.t += ms;
+    },
+    sleep: async (ms) => {
+      clock.sleeps.push(ms);
+      clock.t += ms;
+    },
+  };
+  return clock;
+}
+
+module.exports = { createFakeWx, createClock, fakeJwt, envelope };
