@@ -1,4 +1,4 @@
-"""CPU per call of each piece of a login, in one process, with bff's own objects.
+"""CPU per call of each piece of a SUCCESS bind, bff's and the floor's, in one process.
 
 Run by bench/run.py as ``python -m bench.micro --idaas-port P --redis-port R`` against the
 stub (no latency) and the harness's Redis; prints one JSON object. Each piece runs alone,
@@ -10,6 +10,7 @@ is reported as ``n/a`` with the reason, and the others are still measured.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -46,6 +47,7 @@ def measure(idaas_port: int, redis_port: int) -> dict[str, float | str]:
         IDENTITY_SOURCE="gateway",
         GATEWAY_SECRET=GATEWAY_SECRET,
         RATE_LIMIT_LOGIN="1000000000/minute",
+        RATE_LIMIT_BIND="1000000000/minute",
     )
     from bff import create_app
 
@@ -54,112 +56,196 @@ def measure(idaas_port: int, redis_port: int) -> dict[str, float | str]:
     for handler in logging.getLogger("bff").handlers:
         if hasattr(handler, "setStream"):
             handler.setStream(devnull)
-    client = app.test_client()
-    login_headers = {"X-Gateway-Secret": GATEWAY_SECRET, "X-operating-sys-version": "iOS 17.4"}
-    login_headers["X-device-fingerprint"] = "bench-fingerprint"
     svc = app.extensions["bff"]
-    whole: dict[str, Callable[[Any, tuple[int, int]], Callable[[], object]]] = {
-        "whole login (Flask test client, no gunicorn)": lambda *_: (
-            lambda: client.post(
-                "/api/v1/login",
-                json={"code": "bench"},
-                headers={**login_headers, "X-WX-OPENID": _openid()},
-            )
-        ),
-        "GET /healthz (Flask test client)": lambda *_: lambda: client.get("/healthz"),
-    }
     out: dict[str, float | str] = {}
-    for name, build in {**whole, **PIECES}.items():
+    for name, build in PIECES.items():
         try:
-            out[name] = cpu_us(build(svc, (idaas_port, redis_port)))
+            out[name] = cpu_us(build(svc, app, (idaas_port, redis_port)))
         except Exception as exc:  # bff's internals moved: say so, measure the rest
             out[name] = f"n/a ({type(exc).__name__}: {str(exc)[:80]})"
     return out
 
 
-def _device() -> Any:
-    from bff.clients.idaas import Device
-
-    return Device("iOS 17.4", "bench-fingerprint", "bench/1.0", None, "127.0.0.1")
+BIND_BODY = b'{"user_name":"bench-user","password":"bench-password"}'
+PENDING = json.dumps({"state_token": "bench-state-token", "status": "SOCIAL_BIND"})
 
 
-def _idaas_login(svc: Any, ports: tuple[int, int]) -> Callable[[], object]:
-    from bff.clients.idaas import LOGIN_PATH
-
-    device = _device()
-    return lambda: svc.idaas.login(LOGIN_PATH, "bench", device)
-
-
-def _requests_post(svc: Any, ports: tuple[int, int]) -> Callable[[], object]:
-    import requests
-
-    session = requests.Session()
-    url = f"http://127.0.0.1:{ports[0]}/api/v2/sdk/login/wechat-miniprogram"
-    headers = {"X-client-id": CLIENT_ID, "Content-Type": "application/json"}
-    return lambda: session.post(url, json={"code": "bench"}, headers=headers, timeout=(2, 8))
-
-
-def _verify(svc: Any, ports: tuple[int, int]) -> Callable[[], object]:
-    from bff.clients.idaas import LOGIN_PATH
-
-    token = svc.idaas.login(LOGIN_PATH, "bench", _device())["id_token"]
-    return lambda: svc.verifier.verify(token)
-
-
-def _limiter(svc: Any, ports: tuple[int, int]) -> Callable[[], object]:
-    limits = svc.settings.rate_limit_login
-    return lambda: svc.limiter.check(
-        "login", [("ip", "127.0.0.1"), ("openid", _openid())], limits, fail_open=True
-    )
+def _bind_environ(openid: str) -> dict[str, Any]:
+    """A gateway-mode SUCCESS bind as WSGI sees it (no gunicorn, no test client around it)."""
+    return {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/api/v1/bind/username-password",
+        "SERVER_NAME": "bench",
+        "SERVER_PORT": "80",
+        "REMOTE_ADDR": "127.0.0.1",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(BIND_BODY)),
+        "HTTP_X_GATEWAY_SECRET": GATEWAY_SECRET,
+        "HTTP_X_WX_OPENID": openid,
+        "HTTP_X_OPERATING_SYS_VERSION": "iOS 17.4",
+        "HTTP_X_DEVICE_FINGERPRINT": "bench-fingerprint",
+        "HTTP_USER_AGENT": "bench/1.0",
+        "wsgi.input": io.BytesIO(BIND_BODY),
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": io.StringIO(),
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
 
 
-def _lock(svc: Any, ports: tuple[int, int]) -> Callable[[], object]:
+def _wsgi_bind(wsgi: Any, ports: tuple[int, int]) -> Callable[[], object]:
+    """One SUCCESS bind through ``wsgi``, each for a fresh openid with a pending bind."""
+    import redis
+
+    store = redis.Redis(host="127.0.0.1", port=ports[1])
+
     def once() -> None:
-        with svc.store.openid_lock(_openid(), 15.0, 12.0):
-            pass
+        openid = _openid()
+        store.set(f"{KEY_PREFIX}:pending:{openid}", PENDING, ex=60)  # not the app's CPU
+        status: list[str] = []
+        b"".join(wsgi(_bind_environ(openid), lambda s, h, e=None: status.append(s)))
+        assert status[0].startswith("200"), status  # noqa: S101
 
     return once
 
 
-def _save_session(svc: Any, ports: tuple[int, int]) -> Callable[[], object]:
-    from bff.session_store import CachedSession
-
-    return lambda: svc.store.save_session(_openid(), CachedSession("t", 1, None, "s"), 60)
+def _bff_bind(svc: Any, app: Any, ports: tuple[int, int]) -> Callable[[], object]:
+    return _wsgi_bind(app, ports)
 
 
-def _redis_get(svc: Any, ports: tuple[int, int]) -> Callable[[], object]:
+def _floor_bind(svc: Any, app: Any, ports: tuple[int, int]) -> Callable[[], object]:
+    from bench import floor
+
+    return _wsgi_bind(floor.app, ports)
+
+
+def _seed_cost(svc: Any, app: Any, ports: tuple[int, int]) -> Callable[[], object]:
+    """What the two rows above include that is not the app's: the pending bind written."""
+    import redis
+
+    store = redis.Redis(host="127.0.0.1", port=ports[1])
+    return lambda: store.set(f"{KEY_PREFIX}:pending:{_openid()}", PENDING, ex=60)
+
+
+def _device() -> Any:
+    from bff.models import Device
+
+    return Device("iOS 17.4", "bench-fingerprint", "bench/1.0", None, "127.0.0.1")
+
+
+def _idaas_bind(svc: Any, app: Any, ports: tuple[int, int]) -> Callable[[], object]:
+    device, body = _device(), {"user_name": "bench-user", "password": "bench-password"}
+    return lambda: svc.idaas.bind("username-password", body, "bench-state-token", device)
+
+
+def _requests_post(svc: Any, app: Any, ports: tuple[int, int]) -> Callable[[], object]:
+    import requests
+
+    session = requests.Session()
+    url = f"http://127.0.0.1:{ports[0]}/api/v2/sdk/social/username-password-bind"
+    headers = {"X-client-id": CLIENT_ID, "Content-Type": "application/json"}
+    body = json.dumps({"user_name": "bench-user", "password": "bench-password"})
+    return lambda: json.loads(session.post(url, data=body, headers=headers, timeout=(2, 8)).content)
+
+
+def _verify(svc: Any, app: Any, ports: tuple[int, int]) -> Callable[[], object]:
+    token = svc.idaas.login("bench", _device())["id_token"]
+    return lambda: svc.verifier.verify(token)
+
+
+def _two_round_trips(svc: Any, app: Any, ports: tuple[int, int]) -> Callable[[], object]:
+    from bff.models import CachedSession
+    from bff.ratelimit import counters, enforce
+
+    limits = svc.settings.rate_limit_bind
+    session = CachedSession("bench-session-token", 1, None, "bench-user")
+
+    def once() -> None:
+        openid = _openid()
+        scopes = [("ip", "127.0.0.1"), ("openid", openid), ("account", "a" * 32)]
+        found = counters("bind", scopes, limits)
+        with svc.store.begin(openid, found, lease_s=35.0, reads=frozenset({"pending"})) as step:
+            enforce("bind", found, step.counts, fail_open=False)
+            step.save_session(session, 60)
+            step.commit()
+
+    return once
+
+
+def _floor_redis(svc: Any, app: Any, ports: tuple[int, int]) -> Callable[[], object]:
+    import redis
+
+    store = redis.Redis(host="127.0.0.1", port=ports[1])
+
+    def once() -> None:
+        openid = _openid()
+        store.get(f"{KEY_PREFIX}:pending:{openid}")
+        with store.pipeline(transaction=False) as pipe:
+            pipe.set(f"{KEY_PREFIX}:session:{openid}", "{}", ex=60)
+            pipe.delete(f"{KEY_PREFIX}:pending:{openid}")
+            pipe.execute()
+
+    return once
+
+
+def _request_load(svc: Any, app: Any, ports: tuple[int, int]) -> Callable[[], object]:
+    from bff.web.schemas import BindUsernamePasswordRequest
+
+    schema, body = BindUsernamePasswordRequest(), {"user_name": "u", "password": "p"}
+    return lambda: schema.load(body)
+
+
+def _answer_load(svc: Any, app: Any, ports: tuple[int, int]) -> Callable[[], object]:
+    from bff.clients.idaas import FlowAnswer
+
+    upstream = {"status": "SUCCESS", "session_token": "t", "expire": 5, "id_token": "x"}
+    schema = FlowAnswer()
+    return lambda: schema.load(upstream)
+
+
+def _log_line(svc: Any, app: Any, ports: tuple[int, int]) -> Callable[[], object]:
+    request_log = logging.getLogger("bff.request")
+    fields: dict[str, Any] = {"request_id": "r" * 32, "method": "POST", "status": 200}
+    fields.update(route="/api/v1/bind/username-password", duration_ms=1.0, outcome="SUCCESS")
+    return lambda: request_log.info("request", extra=fields)
+
+
+def _metrics(svc: Any, app: Any, ports: tuple[int, int]) -> Callable[[], object]:
+    from bff import observability as o
+
+    def once() -> None:
+        o.REQUESTS.labels("/api/v1/bind/username-password", "200").inc()
+        o.REQUEST_DURATION.labels("/api/v1/bind/username-password").observe(0.06)
+        o.record_upstream("idaas", "ok", 0.05)
+        o.LOGIN_OUTCOMES.labels("SUCCESS").inc()
+
+    return once
+
+
+def _redis_get(svc: Any, app: Any, ports: tuple[int, int]) -> Callable[[], object]:
     import redis
 
     client = redis.Redis(host="127.0.0.1", port=ports[1])
     return lambda: client.get("bench-none")
 
 
-def _answer_load(svc: Any, ports: tuple[int, int]) -> Callable[[], object]:
-    from bff.schemas import IdaasAnswer
-
-    upstream = {"status": "SUCCESS", "session_token": "t", "expire": 5, "id_token": "x"}
-    schema = IdaasAnswer()
-    return lambda: schema.load(upstream)
-
-
-def _log_line(svc: Any, ports: tuple[int, int]) -> Callable[[], object]:
-    request_log = logging.getLogger("bff.request")
-    fields: dict[str, Any] = {"request_id": "r" * 32, "method": "POST", "status": 200}
-    fields.update(route="/api/v1/login", duration_ms=1.0, outcome="SUCCESS")
-    return lambda: request_log.info("request", extra=fields)
-
-
-# Name → a builder of the call to time, given bff's services and (IDaaS port, Redis port).
-PIECES: dict[str, Callable[[Any, tuple[int, int]], Callable[[], object]]] = {
-    "IdaasClient.login (breaker + HTTP client + schema)": _idaas_login,
-    "requests Session.post to the stub (the floor's call)": _requests_post,
-    "IdTokenVerifier.verify (RS256)": _verify,
-    "Limiter.check ip + openid": _limiter,
-    "openid_lock acquire + release": _lock,
-    "SessionStore.save_session": _save_session,
+# Name → a builder of the call to time, given bff's services, its app and (IDaaS, Redis) ports.
+PIECES: dict[str, Callable[[Any, Any, tuple[int, int]], Callable[[], object]]] = {
+    "bff: a whole SUCCESS bind (WSGI call, no gunicorn)": _bff_bind,
+    "floor: a whole SUCCESS bind (WSGI call, no gunicorn)": _floor_bind,
+    "(in both rows: writing the pending bind, 1 round trip)": _seed_cost,
+    "bff: IdaasClient.bind (deadline, breaker, requests, answer schema)": _idaas_bind,
+    "floor: requests Session.post + json.loads": _requests_post,
+    "bff: IdTokenVerifier.verify (RS256)": _verify,
+    "bff: limits + lock + pending, then session + release (2 round trips)": _two_round_trips,
+    "floor: GET pending, then SET session + DEL pending (2 round trips)": _floor_redis,
+    "bff: request schema load (marshmallow)": _request_load,
+    "bff: IDaaS answer schema load (marshmallow)": _answer_load,
+    "bff: one JSON log line": _log_line,
+    "bff: a request's metrics (4 updates, multiprocess files off)": _metrics,
     "redis-py GET (1 round trip, for scale)": _redis_get,
-    "IdaasAnswer.load (marshmallow)": _answer_load,
-    "one JSON request log line": _log_line,
 }
 
 

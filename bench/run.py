@@ -64,7 +64,7 @@ class Plan:
     charts: bool
     quiet_budget_s: float  # in all, waiting for other processes' load to pass (shared machine)
     retries: int  # re-measurements of a step that other processes disturbed
-    micro: bool  # bench/micro.py: CPU per call of each piece of a login, in one process
+    micro: bool  # bench/micro.py: CPU per call of each piece of a bind, in one process
     warm: bool = True  # a few logins through every system before the first step
     settle_s: float = 0.3  # how long our servers must be idle before a step starts
     bff_env: dict[str, str] = field(default_factory=dict)
@@ -230,7 +230,7 @@ def run(plan: Plan, workdir: Path) -> dict[str, Any]:
             finally:
                 st.done(rig, outcome)
         if plan.micro:
-            log("in-process CPU per piece of a login (bench/micro.py)")
+            log("in-process CPU per piece of a bind, bff and floor (bench/micro.py)")
             busy, kids = busy_seconds(), children_seconds()
             started = time.monotonic()
             outcome["micro_us"] = drivers.micro(st.stub_ports[min(plan.latencies)], st.redis_port)

@@ -43,6 +43,24 @@ from bff.session_store.base import (
 _RELEASE = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 )
+# Fixed windows, every counter of a request in one command: INCR, a new window's EXPIRE (also
+# for a key found without one), the hits and seconds left of each. One EVAL in place of three
+# commands a counter: redis-py spends more CPU per command than Redis does (measured: a bind's
+# first round trip went from 11 commands to 3).
+_COUNT = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local hits = redis.call('INCR', key)
+  local left = redis.call('TTL', key)
+  if left < 0 then
+    left = tonumber(ARGV[i])
+    redis.call('EXPIRE', key, left)
+  end
+  out[#out + 1] = hits
+  out[#out + 1] = left
+end
+return out
+"""
 _LOCK_POLL_S = 0.05
 READS = frozenset({"pending", "session", "handles"})
 
@@ -82,13 +100,18 @@ class Step:
 
     def open(self, counters: Sequence[Counter]) -> Step:
         """Count, lock, read: one round trip (standalone Redis)."""
+        counted = 0
         with fail_closed("begin"):
             with self._redis.pipeline(transaction=False) as pipe:
-                for counter in counters:
-                    key = self._keys.counter(counter.name)
-                    _set(pipe, key, 0, ex=counter.window_s, nx=True)  # a new window starts
-                    pipe.incr(key)
-                    pipe.ttl(key)
+                if counters:  # one script for all (cluster: one per key, they sit on any slot)
+                    keys = [self._keys.counter(c.name) for c in counters]
+                    windows = [c.window_s for c in counters]
+                    groups = [(keys[i : i + 1], windows[i : i + 1]) for i in range(len(keys))]
+                    for group_keys, group_windows in groups if self._cluster else [(keys, windows)]:
+                        pipe.execute_command(
+                            "EVAL", _COUNT, len(group_keys), *group_keys, *group_windows
+                        )
+                        counted += 1
                 if self._token:
                     _set(
                         pipe, self._keys.lock(self._openid), self._token, px=self._lease_ms, nx=True
@@ -96,8 +119,8 @@ class Step:
                 if not self._cluster:
                     self._queue_reads(pipe)
                 results = pipe.execute(raise_on_error=False)
-        self.counts = _counts(results[: 3 * len(counters)])
-        rest = results[3 * len(counters) :]
+        self.counts = _counts(results[:counted])
+        rest = results[counted:]
         if self._token:
             self.locked = _ok(rest.pop(0), "lock") is True
         if self._cluster:
@@ -293,7 +316,8 @@ def _counts(results: list[Any]) -> list[tuple[int, int]] | None:
     denies the counter keys): the caller's fail-open or fail-closed policy decides."""
     if any(isinstance(r, ResponseError | Exception) for r in results):
         return None
-    return [(int(results[i + 1]), max(0, int(results[i + 2]))) for i in range(0, len(results), 3)]
+    flat = [int(v) for answer in results for v in answer]
+    return [(flat[i], max(0, flat[i + 1])) for i in range(0, len(flat), 2)]
 
 
 def _lease_lost() -> None:
