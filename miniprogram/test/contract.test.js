@@ -104,6 +104,9 @@ function usedSchemas(doc, ops) {
     }
     for (const prop of Object.values(schema.properties || {})) visit(prop);
     if (schema.items) visit(schema.items);
+    // An error answer is ErrorResponse narrowed to that operation's codes (allOf).
+    for (const part of [...(schema.allOf || []), ...(schema.anyOf || []), ...(schema.oneOf || [])])
+      visit(part);
   };
   for (const op of Object.values(ops)) {
     visit(op.requestBody && op.requestBody.content['application/json'].schema);
