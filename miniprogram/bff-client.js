@@ -51,9 +51,9 @@
 const VERSION = '0.1.0';
 
 /**
- * bff's worst case for one call is about 32 s: the per-openid lock wait (IDaaS connect + read
- * + 2 = 12 s) + the IDaaS call (2 + 8 s) + a JWKS fetch to verify the id_token (2 + 8 s), with
- * the default IDAAS_*_TIMEOUT_S. A client that gives up earlier can miss a bind that went
+ * bff's worst case for one call is about 22 s: the per-openid lock wait (about 1 s) + the
+ * IDaaS call (one deadline of connect + read, 2 + 8 s) + a JWKS fetch to verify the id_token
+ * (2 + 8 s) + a few Redis calls, with the default IDAAS_*_TIMEOUT_S. A client that gives up earlier can miss a bind that went
  * through. 40 s leaves room for the gateway and the phone's network.
  */
 const DEFAULT_TIMEOUT_MS = 40000;
