@@ -49,25 +49,28 @@ def redis_client(settings: Settings) -> redis.Redis | redis.RedisCluster:
     return redis.Redis.from_url(settings.redis_url, health_check_interval=30, **options)
 
 
-def build_services(settings: Settings) -> Services:
-    """Build every client. Nothing here is shared across a fork: call it in each worker."""
-    idaas_http = Upstream(
-        "idaas",
-        settings.idaas_base_url,
-        settings.idaas_timeout,
-        breaker("idaas", settings.circuit_failures, settings.circuit_reset_s),
+def _upstream(
+    settings: Settings, name: str, base_url: str, timeout: tuple[float, float]
+) -> Upstream:
+    """One upstream: its pooled session, timeouts and deadline, answer cap and breaker."""
+    return Upstream(
+        name,
+        base_url,
+        timeout,
+        breaker(name, settings.circuit_failures, settings.circuit_reset_s),
         max_body_bytes=settings.upstream_max_body_bytes,
     )
+
+
+def build_services(settings: Settings) -> Services:
+    """Build every client. Nothing here is shared across a fork: call it in each worker."""
+    idaas_http = _upstream(settings, "idaas", settings.idaas_base_url, settings.idaas_timeout)
     idaas = IdaasClient(idaas_http, settings.idaas_client_id, settings.idaas_session_token_header)
     wechat = None
     if settings.identity_source == "wechat":
         assert settings.wechat_appid and settings.wechat_secret  # checked by load_settings  # noqa: S101
-        wechat_http = Upstream(
-            "wechat",
-            settings.wechat_api_base,
-            settings.wechat_timeout,
-            breaker("wechat", settings.circuit_failures, settings.circuit_reset_s),
-            max_body_bytes=settings.upstream_max_body_bytes,
+        wechat_http = _upstream(
+            settings, "wechat", settings.wechat_api_base, settings.wechat_timeout
         )
         wechat = WeChatClient(wechat_http, settings.wechat_appid, settings.wechat_secret)
     store = SessionStore(

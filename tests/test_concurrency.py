@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from tests.support.app import PASSWORD, AuthActions
+from tests.support.gunicorn import answered_within
 
 BIND = "/api/v2/sdk/social/username-password-bind"
 
@@ -117,22 +118,13 @@ def _hold_lock(redis, key_prefix, openid, seconds=60):
     redis.set(f"{key_prefix}:lock:{openid}", "someone-else", px=int(seconds * 1000))
 
 
-def _answered_within(call, seconds):
-    """The answer, or None if the request was still waiting after ``seconds`` (it hung)."""
-    result = []
-    thread = threading.Thread(target=lambda: result.append(call()), daemon=True)
-    thread.start()
-    thread.join(timeout=seconds)
-    return result[0] if result else None
-
-
 def test_refresh_and_logout_do_not_wait_on_a_held_lock(app, auth, redis, key_prefix):
     """Review finding: 64 refreshes on one handle each waited 12 s on the lock, tying up
     every worker. They answer 409 with Retry-After instead of waiting."""
     headers = auth.signed_in()
     _hold_lock(redis, key_prefix, auth.openid)
     for method, path in (("POST", "/api/v1/session/refresh"), ("DELETE", "/api/v1/session")):
-        resp = _answered_within(
+        resp = answered_within(
             lambda m=method, p=path: app.test_client().open(p, method=m, headers=headers), 5
         )
         assert resp is not None, f"{method} {path} waited on the lock"
@@ -148,7 +140,7 @@ def test_login_and_bind_wait_about_a_second_at_most(app, auth, redis, key_prefix
         ("/api/v1/bind/username-password", body),
         ("/api/v1/login", {"code": auth.wx_code()}),
     ):
-        resp = _answered_within(
+        resp = answered_within(
             lambda p=path, b=payload: app.test_client().post(p, json=b, headers=headers), 5
         )
         assert resp is not None, f"{path} waited on the lock"

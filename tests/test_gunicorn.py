@@ -9,8 +9,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +20,7 @@ import requests
 from bff import create_app
 from bff.errors import SettingsError
 from tests.support.app import CLIENT_ID, DEVICE, GATEWAY_SECRET, PASSWORD, REDIS_URL
-from tests.support.gunicorn import Gunicorn
+from tests.support.gunicorn import Gunicorn, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -145,16 +143,8 @@ def test_forwarder_headers_cannot_rewrite_the_path(gunicorn):
 def test_the_production_entry_point_refuses_development_mode():
     """Review finding: under gunicorn, BFF_ENV=development filled in a public gateway secret
     (a forged X-Gateway-Secret: dev-gateway-secret was accepted) and skipped the https check."""
-    env = {"PATH": "/usr/bin:/bin", "BFF_ENV": "development", "IDENTITY_SOURCE": "gateway"}
-    proc = subprocess.run(
-        [sys.executable, "-c", "import runpy; runpy.run_path('config/gunicorn.conf.py')"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    env = {"BFF_ENV": "development", "IDENTITY_SOURCE": "gateway"}
+    proc = load_config(env)
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "BFF_ENV=development" in lines[0], proc.stderr
@@ -182,21 +172,12 @@ def test_no_control_socket(gunicorn):
 def test_bad_gunicorn_variables_are_named_with_bffs_in_one_line():
     """Review finding (operators): GUNICORN_WORKERS=two was a traceback, one problem a restart."""
     env = {
-        "PATH": "/usr/bin:/bin",
         "IDAAS_BASE_URL": "https://x.example.com",
         "GUNICORN_WORKERS": "two",
         "GUNICORN_BIND": "not a bind",
         "GUNICORN_WORKER_CLASS": "eventlet",
     }
-    proc = subprocess.run(
-        [sys.executable, "-c", "import runpy; runpy.run_path('config/gunicorn.conf.py')"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = load_config(env)
     assert proc.returncode == 1
     [line] = proc.stderr.strip().splitlines()
     named = [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from bff.settings import (
     load_settings,
     parse_rate_limits,
 )
+from tests.support.gunicorn import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 MINIMAL = {
@@ -140,15 +140,8 @@ def test_create_app_reads_the_environment(monkeypatch):
 
 
 def test_gunicorn_config_exits_with_one_line_on_bad_settings(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "IDAAS_BASE_URL": "https://x.example.com"}
-    proc = subprocess.run(
-        [sys.executable, "-c", "import runpy; runpy.run_path('config/gunicorn.conf.py')"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    env = {"IDAAS_BASE_URL": "https://x.example.com"}
+    proc = load_config(env)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         "bff: configuration error: IDAAS_CLIENT_ID: Missing data for required field.; "

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from tests.support.app import AuthActions, GatewayCaller, last_call
+from tests.support.gunicorn import answered_within
 
 LOGIN = "/api/v2/sdk/login/wechat-miniprogram"
 BIND = "/api/v2/sdk/social/username-password-bind"
@@ -146,17 +147,6 @@ def test_upstream_received_exactly_the_allow_list(auth, idaas_sim):
     assert json.loads(sent.body) == {"code": sent.json["code"]}
 
 
-def _within(call, seconds):
-    """The answer, or None if the request still ran after ``seconds`` (no deadline held it)."""
-    import threading
-
-    result = []
-    thread = threading.Thread(target=lambda: result.append(call()), daemon=True)
-    thread.start()
-    thread.join(timeout=seconds)
-    return result[0] if result else None
-
-
 def test_a_dripping_answer_meets_one_deadline_and_is_504(
     make_app, wechat_sim, idaas_sim, redis, key_prefix
 ):
@@ -166,7 +156,7 @@ def test_a_dripping_answer_meets_one_deadline_and_is_504(
     auth = AuthActions(app.test_client(), wechat_sim, idaas_sim)
     auth.pending_bind()
     idaas_sim.add_fault("drip", path=BIND, seconds=0.2)  # every byte well inside the 1 s read
-    resp = _within(auth.bind, 15)
+    resp = answered_within(auth.bind, 15)
     assert resp is not None, "the bind outlived its deadline"
     assert resp.status_code == 504 and resp.json["error_code"] == "BFF.UPSTREAM_TIMEOUT"
     assert not redis.exists(f"{key_prefix}:session:{auth.openid}")

@@ -100,3 +100,27 @@ def gunicorn_env(idaas: Any, wechat: Any, redis_url: str, prefix: str, **extra: 
 
 def start_gunicorn(log_dir: Path, env: dict[str, str]) -> Gunicorn:
     return Gunicorn(env, log_dir / "server.log").start()
+
+
+def load_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """config/gunicorn.conf.py loaded as gunicorn's master loads it, with only ``env``."""
+    return subprocess.run(
+        [sys.executable, "-c", "import runpy; runpy.run_path('config/gunicorn.conf.py')"],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def answered_within(call: Any, seconds: float) -> Any:
+    """``call()``'s answer, or None if it was still running after ``seconds`` (it hung)."""
+    import threading
+
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(call()), daemon=True)
+    thread.start()
+    thread.join(timeout=seconds)
+    return result[0] if result else None
