@@ -1,4 +1,4 @@
-"""The stack floor: a SUCCESS login and bind in the least code on bff's own stack (issue 13).
+"""The stack floor: a SUCCESS login and bind in the least code on bff's own stack.
 
 Flask, requests and redis-py, run by the harness under gunicorn (2 gevent workers by default),
 on the same stub, Redis and load as bff: gateway identity, the same URLs, Redis keys and trimmed

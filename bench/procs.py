@@ -68,7 +68,7 @@ def tool(name: str) -> str:
     return found
 
 
-# The floor as issue 13 measured it: gunicorn's gevent worker, 2 workers (bench/floor.py); idle
+# The floor as the targets were set against it: gunicorn's gevent worker, 2 workers; idle
 # keep-alive connections kept 5 s as bff's config does (gunicorn's default, 2 s, closes them
 # sooner, and a request the load generator sends just then fails as a read error).
 FLOOR_WORKER_ARGS = ("-w", "2", "-k", "gevent", "--worker-connections", "1000", "--keep-alive", "5")

@@ -71,7 +71,7 @@ def _rss_max(data: dict[str, Any], system: str) -> float | None:
 
 
 def headline(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per scenario: each system's numbers where the issue's targets are read (plan's headline
+    """Per scenario: each system's numbers where the targets are read (plan's headline
     upstream latency, fixed rate and wrk connections), and the ratios between systems."""
     plan = data["plan"]
     latency, rate = plan["headline_latency"], plan["headline_rate"]
@@ -111,7 +111,7 @@ def headline(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def targets(data: dict[str, Any]) -> list[tuple[str, str, str, str, bool | None]]:
-    """Issue 13's targets: (what, before the issue, goal, measured, met?)."""
+    """The performance targets: (what, before this round's changes, goal, measured, met?)."""
     head = headline(data)
     plan = data["plan"]
     lat, rate, conns = plan["headline_latency"], plan["headline_rate"], plan["headline_connections"]
@@ -248,7 +248,7 @@ def terminal(data: dict[str, Any]) -> list[str]:
                 f"{_num(v['rss_mib'], '.1f'):>8} {_num(v['foreign']):>7}"
             )
         lines.append("  " + "; ".join(f"{k} {_num(v)}" for k, v in head["ratios"].items()))
-    lines += ["", "targets (issue 13):"]
+    lines += ["", "targets:"]
     for what, _before, goal, measured, ok in targets(data):
         lines.append(
             f"  [{ {True: 'met', False: 'NOT met', None: '?'}[ok] }] {what} {goal}: {measured}"
@@ -315,10 +315,10 @@ def markdown(data: dict[str, Any]) -> str:
         "",
         *([f"**{disturbed(data)}**", ""] if disturbed(data) else []),
         *side_by_side_md(data),
-        f"## Targets (issue 13; {plan['headline_latency']} ms IDaaS, 2 cores, load generator on "
+        f"## Targets ({plan['headline_latency']} ms IDaaS, 2 cores, load generator on "
         "the same machine)",
         "",
-        "| target | before the issue | goal | measured | met? |",
+        "| target | before | goal | measured | met? |",
         "|---|---|---|---|---|",
         *(
             f"| {what} | {before} | {goal} | {measured} | {_verdict(ok)} |"
@@ -448,7 +448,7 @@ def _micro_md(data: dict[str, Any]) -> list[str]:
     if not micro:
         return []
     out = [
-        "## CPU per piece of a login (bench/micro.py: one process, no gunicorn, µs per call)",
+        "## CPU per piece of a bind (bench/micro.py: one process, no gunicorn, µs per call)",
         "",
         f"Other processes used {data.get('micro_foreign_cores', '?')} cores meanwhile "
         "(on a busy machine every row is inflated alike).",

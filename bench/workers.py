@@ -1,4 +1,4 @@
-"""gunicorn's gthread worker against its gevent worker, for the floor and bff (issue 13, item 3).
+"""gunicorn's gthread worker against its gevent worker, for the floor and bff.
 
 ``python -m bench.run --workers`` (about 5 minutes): 2 workers of each class, with N = 64 and
 256 connections in flight (wrk) and a 50 ms and a 500 ms IDaaS. gthread gets ``--threads N``
