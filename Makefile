@@ -30,6 +30,24 @@ test: install  ## the suite against the local Redis server, with branch coverage
 	@$(BIN)/coverage report --include='bff/simulators/*' --omit='none/*' --fail-under=0
 	$(MAKE) --no-print-directory test-js
 
+# The lowest versions setup.cfg allows (constraints/lowest.txt), in a venv of their own, rebuilt
+# whenever setup.cfg or the constraints change. The suite without coverage and without the
+# image's build (tests/test_packaging.py builds that in a venv of its own, not this one).
+LOWEST := .venv-lowest
+LOWEST_STAMP := $(LOWEST)/.installed
+
+$(LOWEST_STAMP): setup.cfg pyproject.toml constraints/lowest.txt
+	rm -rf $(LOWEST)
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/pip install --quiet --upgrade pip
+	$(LOWEST)/bin/pip install --quiet -c constraints/lowest.txt -e '.[dev,test,otel]'
+	touch $@
+
+test-lowest: $(LOWEST_STAMP)  ## the suite on setup.cfg's lowest versions (constraints/lowest.txt): 3-4 min
+	$(LOWEST)/bin/pip check
+	$(LOWEST)/bin/pytest -p no:cacheprovider \
+	  --deselect tests/test_packaging.py::test_wheel_install_and_gunicorn_as_non_root
+
 # The mini program's client (miniprogram/): npm dev dependencies (pinned in package-lock.json,
 # installed again only when it changes), tsc --noEmit, then node --test (unit tests, end to end
 # against the dev server on free ports, the OpenAPI contract, miniprogram-simulate).
@@ -91,8 +109,8 @@ bench-workers: bench-install  ## gthread vs gevent, floor and bff: 6.5-7 min mea
 	$(BIN)/python -m bench.run --workers $(BENCH_ARGS)
 
 clean:  ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov *.egg-info
+	rm -rf $(VENV) $(LOWEST) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov *.egg-info
 	rm -rf $(MP)/node_modules
 
-.PHONY: help install run test lint fuzz typecheck bench bench-install bench-smoke bench-workers clean
-.PHONY: help install run test test-js lint typecheck bench bench-install bench-smoke clean
+.PHONY: help install run test test-js test-lowest lint fuzz typecheck bench bench-install
+.PHONY: bench-smoke bench-workers clean

@@ -3,6 +3,7 @@ gunicorn with the image's CMD as a non-root user, and check /healthz. Plus the i
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import re
@@ -16,12 +17,16 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from tests.support.app import CLIENT_ID, REDIS_URL
 from tests.support.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
+LOWEST = ROOT / "constraints" / "lowest.txt"
 AS_BFF = ["--reuid=10001", "--regid=10001", "--clear-groups"]  # the image's USER 10001:10001
 
 
@@ -160,24 +165,65 @@ def _install_and_run(tmp_path: Path, idaas_server, wechat_server, key_prefix) ->
             proc.stdout.close()
 
 
+def _setup_cfg() -> configparser.ConfigParser:
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    return config
+
+
+def _requirements(value: str) -> list[Requirement]:
+    return [Requirement(line) for line in value.splitlines() if line.strip()]
+
+
+def _install_requires() -> list[Requirement]:
+    return _requirements(_setup_cfg()["options"]["install_requires"])
+
+
+def _pins(path: Path) -> dict[str, tuple[str, list[str]]]:
+    """``name==version`` lines (joined over ``\\`` continuations): name -> (version, options)."""
+    pins: dict[str, tuple[str, list[str]]] = {}
+    for line in path.read_text().replace("\\\n", " ").splitlines():
+        line = line.partition("#")[0].strip()
+        if not line:
+            continue
+        requirement, *options = line.split()
+        name, pinned, version = requirement.partition("==")
+        assert pinned and version, f"{path.name}: not pinned with ==: {line}"
+        pins[canonicalize_name(name)] = (version, options)
+    return pins
+
+
+def test_lowest_constraints_are_setup_cfg_lower_bounds():
+    """constraints/lowest.txt (`make test-lowest`) names each direct dependency at its lowest
+    allowed version: install_requires and the otel and dev extras, nothing else."""
+    extras = _setup_cfg()["options.extras_require"]
+    direct = [*_install_requires(), *_requirements(extras["otel"]), *_requirements(extras["dev"])]
+    pins = _pins(LOWEST)
+    assert set(pins) == {canonicalize_name(r.name) for r in direct}
+    for requirement in direct:
+        (floor,) = [s.version for s in requirement.specifier if s.operator == ">="]
+        version, options = pins[canonicalize_name(requirement.name)]
+        assert Version(version) == Version(floor) and not options, (
+            f"{LOWEST.name}: {requirement.name}=={version}, but setup.cfg says {requirement}"
+        )
+
+
 KNOWN_BAD = {
     # PyJWT < 2.10.1: the issuer check matched a string claim partially (CVE-2024-53861).
     "pyjwt": ["2.10.0", "2.9.0", "2.8.0"],
+    # requests < 2.32.4 can send .netrc credentials to the wrong host (CVE-2024-47081); 2.32.0
+    # and 2.32.1 are yanked.
+    "requests": ["2.32.3", "2.32.2", "2.32.1", "2.32.0"],
+    # gunicorn < 23: request smuggling through Transfer-Encoding (CVE-2024-6827); 22 also
+    # passes CR, LF or NUL in a header value on to the app.
+    "gunicorn": ["22.0.0"],
 }
 
 
 @pytest.mark.parametrize("name", sorted(KNOWN_BAD))
 def test_known_bad_versions_are_pinned_out(name):
-    import configparser
-
-    from packaging.requirements import Requirement
-
-    config = configparser.ConfigParser()
-    config.read(ROOT / "setup.cfg")
-    wanted = [
-        Requirement(line)
-        for line in config["options"]["install_requires"].splitlines()
-        if line.strip() and Requirement(line).name.lower() == name
-    ]
+    wanted = [r for r in _install_requires() if canonicalize_name(r.name) == name]
     assert len(wanted) == 1
     assert not [v for v in KNOWN_BAD[name] if wanted[0].specifier.contains(v)]
+    lowest, _ = _pins(LOWEST)[name]
+    assert lowest not in KNOWN_BAD[name]
