@@ -4,9 +4,14 @@
 # `docker buildx imagetools inspect python:3.11-slim-bookworm`.
 FROM python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91 AS build
 WORKDIR /src
+# Every dependency at the version requirements/image.lock names (`make lock`), each file checked
+# against the lock's hashes; then bff itself, --no-deps (the lock has them all).
+# tests/test_packaging.py runs this file's `RUN pip` lines as written.
+COPY requirements/image.lock ./requirements/
+RUN pip wheel --no-cache-dir --require-hashes --wheel-dir /wheels -r requirements/image.lock
 COPY pyproject.toml setup.cfg README.md ./
 COPY bff ./bff
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 # Runtime stage: the wheels, the gunicorn config, a non-root user; gunicorn is PID 1.
 FROM python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91
@@ -19,6 +24,7 @@ ENV BFF_COMMIT=${BFF_COMMIT} \
     PROMETHEUS_MULTIPROC_DIR=/tmp/bff-metrics \
     GUNICORN_BIND=0.0.0.0:8000
 RUN groupadd --system --gid 10001 bff && useradd --system --uid 10001 --gid bff --no-create-home --shell /usr/sbin/nologin bff
+# Offline: exactly the wheels built above, nothing from an index.
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-index --find-links=/wheels /wheels/*.whl && rm -rf /wheels
 WORKDIR /app

@@ -30,6 +30,34 @@ test: install  ## the suite against the local Redis server, with branch coverage
 	@$(BIN)/coverage report --include='bff/simulators/*' --omit='none/*' --fail-under=0
 	$(MAKE) --no-print-directory test-js
 
+# The lowest versions setup.cfg allows (constraints/lowest.txt), in a venv of their own, rebuilt
+# whenever setup.cfg or the constraints change. The suite without coverage and without the
+# image's build (tests/test_packaging.py installs requirements/image.lock in a venv of its own).
+LOWEST := .venv-lowest
+LOWEST_STAMP := $(LOWEST)/.installed
+
+$(LOWEST_STAMP): setup.cfg pyproject.toml constraints/lowest.txt
+	rm -rf $(LOWEST)
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/pip install --quiet --upgrade pip
+	$(LOWEST)/bin/pip install --quiet -c constraints/lowest.txt -e '.[dev,test,otel]'
+	touch $@
+
+test-lowest: $(LOWEST_STAMP)  ## the suite on setup.cfg's lowest versions (constraints/lowest.txt): 3-4 min
+	$(LOWEST)/bin/pip check
+	$(LOWEST)/bin/pytest -p no:cacheprovider \
+	  --deselect tests/test_packaging.py::test_wheel_install_and_gunicorn_as_non_root
+
+# The image's dependencies, pinned and hashed, resolved for its Python (python:3.11-slim-bookworm:
+# CPython 3.11, glibc 2.36, x86_64) wherever this runs. Pins already in the lock are kept while
+# setup.cfg allows them; `make lock LOCK_ARGS=--upgrade` takes the newest (or --upgrade-package X).
+LOCK_ARGS ?=
+
+lock: install  ## requirements/image.lock: setup.cfg's install_requires for the image, with hashes
+	$(BIN)/uv pip compile setup.cfg --quiet --generate-hashes --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_36 --custom-compile-command 'make lock' \
+	  --output-file requirements/image.lock $(LOCK_ARGS)
+
 # The mini program's client (miniprogram/): npm dev dependencies (pinned in package-lock.json,
 # installed again only when it changes), tsc --noEmit, then node --test (unit tests, end to end
 # against the dev server on free ports, the OpenAPI contract, miniprogram-simulate).
@@ -91,8 +119,8 @@ bench-workers: bench-install  ## gthread vs gevent, floor and bff: 6.5-7 min mea
 	$(BIN)/python -m bench.run --workers $(BENCH_ARGS)
 
 clean:  ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov *.egg-info
+	rm -rf $(VENV) $(LOWEST) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov *.egg-info
 	rm -rf $(MP)/node_modules
 
-.PHONY: help install run test lint fuzz typecheck bench bench-install bench-smoke bench-workers clean
-.PHONY: help install run test test-js lint typecheck bench bench-install bench-smoke clean
+.PHONY: help install run test test-js test-lowest lock lint fuzz typecheck bench bench-install
+.PHONY: bench-smoke bench-workers clean

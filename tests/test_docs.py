@@ -65,3 +65,25 @@ def test_the_bench_durations_agree() -> None:
     assert f"`make bench-smoke` runs the same path for {seconds} s" in readme
     assert f"make bench         # ~{'-'.join(bench.groups())} min:" in performance
     assert f"make bench-smoke   # ~{'-'.join(smoke.groups())} s," in performance
+
+
+def test_the_lowest_versions_run_is_described_as_it_is() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    lowest = re.search(r"^test-lowest:.*: (\d+)-(\d+) min$", makefile, re.M)
+    assert lowest, "make help states how long test-lowest takes"
+    readme = " ".join(README.split())
+    assert f"`make test-lowest` ({'–'.join(lowest.groups())} minutes" in readme
+    assert "pip install -c constraints/lowest.txt -e '.[dev,test,otel]'" in readme
+    assert "$(LOWEST)/bin/pip install --quiet -c constraints/lowest.txt -e '.[dev,test,otel]'" in (
+        makefile
+    )
+
+
+def test_readme_says_what_ci_runs() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    targets = re.findall(r"^make ([a-z-]+) </dev/null$", ci, re.M)
+    assert targets[:2] == ["test", "test-lowest"]
+    readme = " ".join(README.split())
+    said = re.search(r"`\.ci/run` installs .*? then runs (.*?)\.", readme)
+    assert said, "README's Tests section says what .ci/run runs"
+    assert re.findall(r"`make ([a-z-]+)`", said.group(1)) == targets

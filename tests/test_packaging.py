@@ -1,8 +1,11 @@
-"""The Dockerfile's steps, run here: build wheels, install them offline into a clean venv, run
-gunicorn with the image's CMD as a non-root user, and check /healthz. Plus the image's shape."""
+"""The Dockerfile's steps, run here: its build stage's COPY and `RUN pip` lines as written (wheels
+from requirements/image.lock, hash-checked, then bff's own), its runtime stage's offline install
+into a clean venv, gunicorn with the image's CMD as a non-root user, /healthz. Plus the image's
+shape, the lock against setup.cfg, and constraints/lowest.txt against setup.cfg's lower bounds."""
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import re
@@ -16,12 +19,18 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from tests.support.app import CLIENT_ID, REDIS_URL
 from tests.support.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
+BUILD_STAGE, RUNTIME_STAGE = re.split(r"^FROM ", DOCKERFILE, flags=re.M)[1:]
+LOCK = ROOT / "requirements" / "image.lock"
+LOWEST = ROOT / "constraints" / "lowest.txt"
 AS_BFF = ["--reuid=10001", "--regid=10001", "--clear-groups"]  # the image's USER 10001:10001
 
 
@@ -46,6 +55,19 @@ def test_dockerfile_shape():
     assert user and user[-1] not in ("root", "0", "0:0")
     assert _cmd() == ["gunicorn", "-c", "config/gunicorn.conf.py", "bff:create_app()"]
     assert "/healthz" in DOCKERFILE
+    # Dependencies come from the lock, hash-checked; bff's own wheel adds none; the runtime
+    # stage installs those wheels and nothing from an index.
+    build = _runs(BUILD_STAGE)
+    assert build[0] == (
+        "pip wheel --no-cache-dir --require-hashes --wheel-dir /wheels -r requirements/image.lock"
+    )
+    assert build[1:] == ["pip wheel --no-cache-dir --no-deps --wheel-dir /wheels ."]
+    (install,) = [line for line in _runs(RUNTIME_STAGE) if line.startswith("pip ")]
+    assert "--no-index" in install.split()
+
+
+def _runs(stage: str) -> list[str]:
+    return re.findall(r"^RUN (.+)$", stage, re.M)
 
 
 def test_compose_runs_the_image_with_redis():
@@ -88,31 +110,21 @@ def _python_for_uid_10001() -> str:
 
 
 def _install_and_run(tmp_path: Path, idaas_server, wechat_server, key_prefix) -> None:
-    # The Dockerfile's build stage: wheels for bff and its dependencies...
     env_dir = tmp_path / "venv"
     subprocess.run([_python_for_uid_10001(), "-m", "venv", str(env_dir)], check=True, timeout=120)
     pip = env_dir / "bin" / "pip"
-    wheels = tmp_path / "wheels"
-    subprocess.run(
-        [str(pip), "wheel", "--quiet", "--wheel-dir", str(wheels), str(ROOT)],
-        check=True,
-        timeout=600,
-        capture_output=True,
-    )
-    # ...and its runtime stage: install them offline, run the CMD as uid 10001.
-    subprocess.run(
-        [
-            str(pip),
-            "install",
-            "--quiet",
-            "--no-index",
-            f"--find-links={wheels}",
-            *wheels.glob("bff-*.whl"),
-        ],
-        check=True,
-        timeout=600,
-        capture_output=True,
-    )
+    wheels = tmp_path / "wheels"  # the image's /wheels
+    # The Dockerfile's build stage: its COPY lines into a fresh /src, its `RUN pip` lines...
+    src = tmp_path / "src"
+    src.mkdir()
+    for kind, args in re.findall(r"^(COPY|RUN) (.+)$", BUILD_STAGE, re.M):
+        if kind == "COPY":
+            _copy(args, src)
+        else:
+            _pip_step(args, pip, wheels, src)
+    # ...and its runtime stage's offline install of those wheels; then the CMD as uid 10001.
+    (install,) = [line for line in _runs(RUNTIME_STAGE) if line.startswith("pip ")]
+    _pip_step(install, pip, wheels, tmp_path)
     app_dir = tmp_path / "app"  # like the image's /app: only config/, the package is installed
     shutil.copytree(ROOT / "config", app_dir / "config")
     port = free_port()
@@ -160,24 +172,109 @@ def _install_and_run(tmp_path: Path, idaas_server, wechat_server, key_prefix) ->
             proc.stdout.close()
 
 
+def _copy(args: str, workdir: Path) -> None:
+    """``COPY src... dest`` from the repository, as docker does it (a directory's contents)."""
+    *sources, dest = args.split()
+    target = workdir / dest
+    for name in sources:
+        source = ROOT / name
+        if source.is_dir():
+            ignore = shutil.ignore_patterns("__pycache__")
+            shutil.copytree(source, target, dirs_exist_ok=True, ignore=ignore)
+        else:
+            into = target / source.name if dest.endswith("/") else target
+            into.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, into)
+
+
+def _pip_step(line: str, pip: Path, wheels: Path, cwd: Path) -> None:
+    """One ``RUN pip ...`` line as written, with this venv's pip and /wheels in the temp dir."""
+    assert line.startswith("pip "), f"the Dockerfile runs more than pip: {line}"
+    command = (str(pip) + line.removeprefix("pip")).replace("/wheels", str(wheels))
+    done = subprocess.run(
+        ["bash", "-c", command], cwd=cwd, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, f"{line}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+
+
+def _setup_cfg() -> configparser.ConfigParser:
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    return config
+
+
+def _requirements(value: str) -> list[Requirement]:
+    return [Requirement(line) for line in value.splitlines() if line.strip()]
+
+
+def _install_requires() -> list[Requirement]:
+    return _requirements(_setup_cfg()["options"]["install_requires"])
+
+
+def _pins(path: Path) -> dict[str, tuple[str, list[str]]]:
+    """``name==version`` lines (joined over ``\\`` continuations): name -> (version, options)."""
+    pins: dict[str, tuple[str, list[str]]] = {}
+    for line in path.read_text().replace("\\\n", " ").splitlines():
+        line = line.partition("#")[0].strip()
+        if not line:
+            continue
+        requirement, *options = line.split()
+        name, pinned, version = requirement.partition("==")
+        assert pinned and version, f"{path.name}: not pinned with ==: {line}"
+        pins[canonicalize_name(name)] = (version, options)
+    return pins
+
+
+def test_the_lock_pins_every_dependency_within_setup_cfg_with_hashes():
+    """requirements/image.lock (`make lock`), which the image installs with --require-hashes:
+    every dependency of setup.cfg pinned, to a version setup.cfg allows, each line hashed."""
+    pins = _pins(LOCK)
+    for requirement in _install_requires():
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is not in {LOCK.name}: run `make lock`"
+        version, _ = pins[name]
+        assert requirement.specifier.contains(version, prereleases=True), (
+            f"{LOCK.name} pins {name}=={version}, outside setup.cfg's {requirement}: `make lock`"
+        )
+    for name, (version, options) in pins.items():
+        assert any(option.startswith("--hash=sha256:") for option in options), (
+            f"{name}=={version} has no hash"
+        )
+    assert "hiredis" in pins  # redis[hiredis]: the extra's part is locked too
+
+
+def test_lowest_constraints_are_setup_cfg_lower_bounds():
+    """constraints/lowest.txt (`make test-lowest`) names each direct dependency at its lowest
+    allowed version: install_requires and the otel and dev extras, nothing else."""
+    extras = _setup_cfg()["options.extras_require"]
+    direct = [*_install_requires(), *_requirements(extras["otel"]), *_requirements(extras["dev"])]
+    pins = _pins(LOWEST)
+    assert set(pins) == {canonicalize_name(r.name) for r in direct}
+    for requirement in direct:
+        (floor,) = [s.version for s in requirement.specifier if s.operator == ">="]
+        version, options = pins[canonicalize_name(requirement.name)]
+        assert Version(version) == Version(floor) and not options, (
+            f"{LOWEST.name}: {requirement.name}=={version}, but setup.cfg says {requirement}"
+        )
+
+
 KNOWN_BAD = {
     # PyJWT < 2.10.1: the issuer check matched a string claim partially (CVE-2024-53861).
     "pyjwt": ["2.10.0", "2.9.0", "2.8.0"],
+    # requests < 2.32.4 can send .netrc credentials to the wrong host (CVE-2024-47081); 2.32.0
+    # and 2.32.1 are yanked.
+    "requests": ["2.32.3", "2.32.2", "2.32.1", "2.32.0"],
+    # gunicorn < 23: request smuggling through Transfer-Encoding (CVE-2024-6827); 22 also
+    # passes CR, LF or NUL in a header value on to the app.
+    "gunicorn": ["22.0.0"],
 }
 
 
 @pytest.mark.parametrize("name", sorted(KNOWN_BAD))
 def test_known_bad_versions_are_pinned_out(name):
-    import configparser
-
-    from packaging.requirements import Requirement
-
-    config = configparser.ConfigParser()
-    config.read(ROOT / "setup.cfg")
-    wanted = [
-        Requirement(line)
-        for line in config["options"]["install_requires"].splitlines()
-        if line.strip() and Requirement(line).name.lower() == name
-    ]
+    wanted = [r for r in _install_requires() if canonicalize_name(r.name) == name]
     assert len(wanted) == 1
     assert not [v for v in KNOWN_BAD[name] if wanted[0].specifier.contains(v)]
+    lowest, _ = _pins(LOWEST)[name]
+    locked, _ = _pins(LOCK)[name]
+    assert lowest not in KNOWN_BAD[name] and locked not in KNOWN_BAD[name]

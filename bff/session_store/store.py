@@ -102,8 +102,9 @@ class SessionStore:
 
     def ttl(self, kind: str, ident: str) -> int:
         with fail_closed("ttl"):
-            ttl: int = self._redis.ttl(self._keys.key(kind, ident))  # type: ignore[assignment]
-            return ttl
+            # redis-py 8 types ttl() as int, older ones as "ResponseT": fine with either.
+            ttl: Any = self._redis.ttl(self._keys.key(kind, ident))
+            return int(ttl)
 
     def close(self) -> None:
         """Close the client's connections (tests and shutdown)."""

@@ -8,9 +8,11 @@ refusal is the right 4xx, and nothing reaches the IDaaS that should not.
 from __future__ import annotations
 
 import json
+from importlib.metadata import version
 
 import pytest
 import requests
+from packaging.version import Version
 
 from bff.flows import handle_digest
 from tests.support.app import DEVICE, REDIS_URL, AuthActions
@@ -250,9 +252,14 @@ def _assert_json_envelope(answer: bytes) -> None:
     assert headers.get("Cache-Control") == "no-store"
 
 
+# gunicorn 27 answers a request line over its limit with 414; before, with 400 (setup.cfg allows
+# 23 on, and `make test-lowest` runs 23). Refused before bff, in the envelope, either way.
+LONG_LINE_STATUS = 414 if Version(version("gunicorn")) >= Version("27") else 400
+
+
 def test_huge_request_line_is_414(server, idaas_sim):
     answer = raw_request(server.port, [b"GET /healthz?" + b"a" * 5000 + b" HTTP/1.1", b"Host: b"])
-    assert status_of(answer) == 414 and not idaas_sim.requests
+    assert status_of(answer) == LONG_LINE_STATUS and not idaas_sim.requests
     _assert_json_envelope(answer)
 
 
