@@ -132,10 +132,28 @@ def on_starting(server: Any) -> None:
             os.remove(os.path.join(_metrics_dir, name))
 
 
+_STOPS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
+_stopped_while_booting: list[int] = []
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """In a new worker, first thing: until the worker installs its own signal handlers (after
+    gevent's monkey-patching), a stop signal would run the master's handler, inherited, which
+    only queues it in this process's copy of the master: the worker would ignore the master's
+    SIGTERM and serve on until SIGKILLed after the whole graceful timeout. Note it instead."""
+    for sig in _STOPS:
+        signal.signal(sig, lambda sig, frame: _stopped_while_booting.append(sig))
+
+
 def post_worker_init(worker: Any) -> None:
-    """SIGTERM first drains: for GUNICORN_DRAIN_S the worker keeps serving while /readyz
+    """A stop signal that came while the worker booted stops it now (it has served nothing).
+
+    Else SIGTERM first drains: for GUNICORN_DRAIN_S the worker keeps serving while /readyz
     answers 503 (the load balancer stops sending), then it stops accepting and finishes what is
     in flight (gunicorn's own SIGTERM handling), all within GUNICORN_GRACEFUL_TIMEOUT."""
+    if _stopped_while_booting:
+        worker.alive = False  # its run loop returns at once: "Worker exiting"
+        return
     if _server.drain_s <= 0:
         return
     from bff.web.views.ops import start_draining

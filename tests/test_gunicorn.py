@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -231,5 +232,65 @@ def test_sigterm_drains_then_finishes_what_is_in_flight(
         slow.join(timeout=30)
         assert answer["r"].status_code == 200 and answer["r"].json()["status"] == "SOCIAL_BIND"
         assert server.proc.wait(timeout=30) == 0
+    finally:
+        server.stop()
+
+
+# A test config: bff's, with a slow boot. The pause sits where a worker has been forked but has
+# not installed its own signal handlers yet (gunicorn's post_fork runs there).
+SLOW_BOOT_CONFIG = """
+import runpy
+import time
+
+_ours = runpy.run_path({path!r})
+globals().update({{k: v for k, v in _ours.items() if not k.startswith("__")}})
+
+
+def post_fork(server, worker):
+    if "post_fork" in _ours:
+        _ours["post_fork"](server, worker)
+    time.sleep(1.5)
+"""
+
+
+def test_sigterm_while_a_worker_boots_stops_it_too(tmp_path, idaas_server, key_prefix):
+    """The master's SIGTERM can reach a worker it has just forked, before the worker has its
+    own handlers: gunicorn's master handler, inherited, queued the signal in the child's copy of
+    the master and the worker served on until the master SIGKILLed it after the whole graceful
+    timeout (30 s by default: longer than a Kubernetes pod's default grace period)."""
+    config = tmp_path / "slow_boot.conf.py"
+    config.write_text(SLOW_BOOT_CONFIG.format(path=str(Path("config/gunicorn.conf.py").resolve())))
+    env = {
+        "BFF_ENV": "production",
+        "IDAAS_BASE_URL": idaas_server.base_url,
+        "IDAAS_CLIENT_ID": CLIENT_ID,
+        "REDIS_URL": REDIS_URL,
+        "REDIS_KEY_PREFIX": key_prefix + "boot",
+        "IDENTITY_SOURCE": "gateway",
+        "GATEWAY_SECRET": GATEWAY_SECRET,
+        "GUNICORN_WORKERS": "1",
+        "GUNICORN_DRAIN_S": "1",
+        "GUNICORN_GRACEFUL_TIMEOUT": "25",
+    }
+    server = Gunicorn(env, tmp_path / "server.log", config=str(config)).start()
+    try:
+        assert server.proc is not None
+        [first] = server.worker_pids()
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            booting = [pid for pid in server.worker_pids() if pid != first]
+            if booting:
+                break
+            time.sleep(0.02)
+        assert booting, "the master forked no new worker"
+        server.proc.send_signal(signal.SIGTERM)  # the new worker is still in post_fork
+        try:
+            code = server.proc.wait(timeout=20)  # well inside GUNICORN_GRACEFUL_TIMEOUT
+        except subprocess.TimeoutExpired:
+            pytest.fail("the booting worker ignored SIGTERM until the graceful timeout")
+        assert code == 0
+        log = server.log_path.read_text()
+        assert f"Worker exiting (pid: {booting[0]})" in log
     finally:
         server.stop()

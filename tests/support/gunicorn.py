@@ -19,7 +19,10 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 class Gunicorn:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], log_path: Path, config: str = "config/gunicorn.conf.py"
+    ) -> None:
+        self.config = config
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -37,7 +40,7 @@ class Gunicorn:
         gunicorn = str(Path(sys.executable).parent / "gunicorn")
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
-                [gunicorn, "-c", "config/gunicorn.conf.py", "bff:create_app()"],
+                [gunicorn, "-c", self.config, "bff:create_app()"],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
