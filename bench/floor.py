@@ -25,7 +25,9 @@ SECRET = os.environ["GATEWAY_SECRET"].encode()
 FORWARD = ("X-operating-sys-version", "X-device-fingerprint", "User-Agent")
 
 app = Flask(__name__)
-store = redis.Redis.from_url(os.environ["REDIS_URL"])
+# Bounded like bff's, waiting for a free connection: redis-py 8 pools raise past 100.
+pool = redis.BlockingConnectionPool.from_url(os.environ["REDIS_URL"], max_connections=64, timeout=1)
+store = redis.Redis(connection_pool=pool)
 http = requests.Session()
 http.mount("http://", HTTPAdapter(pool_maxsize=1024))  # one kept connection per request in flight
 

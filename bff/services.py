@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -13,7 +15,7 @@ from bff.clients.idaas import IdaasClient
 from bff.clients.wechat import WeChatClient
 from bff.id_token import IdTokenVerifier
 from bff.session_store import SessionStore
-from bff.settings import REDIS_RETRIES, REDIS_TIMEOUT_S, Settings
+from bff.settings import REDIS_MAX_CONNECTIONS, REDIS_RETRIES, REDIS_TIMEOUT_S, Settings
 
 
 @dataclass(frozen=True)
@@ -34,19 +36,32 @@ class Services:
 
 
 def redis_client(settings: Settings) -> redis.Redis | redis.RedisCluster:
-    """A client with socket and connect timeouts and one immediate retry.
+    """A client with socket and connect timeouts, one immediate retry and a bounded pool.
+
+    The pool (per cluster node) keeps at most REDIS_MAX_CONNECTIONS; a caller past them waits
+    up to REDIS_TIMEOUT_S for a free one. Bounded, because Redis's maxclients is shared by every
+    worker of every instance and a gevent worker serves up to 1000 requests; waiting, because
+    redis-py's own pool raises at its cap (redis-py 8 set a default cap of 100: a worker with
+    more requests at Redis at once answered 503 to the rest).
 
     A cluster client connects when it is created: call this lazily (SessionStore does).
     """
-    options = {
+    options: dict[str, Any] = {
         "socket_timeout": REDIS_TIMEOUT_S,
         "socket_connect_timeout": REDIS_TIMEOUT_S,
         "retry": Retry(NoBackoff(), REDIS_RETRIES),
         "decode_responses": True,
+        "max_connections": REDIS_MAX_CONNECTIONS,
     }
     if settings.redis_cluster:
-        return redis.RedisCluster.from_url(settings.redis_url, **options)
-    return redis.Redis.from_url(settings.redis_url, health_check_interval=30, **options)
+        pool_class = partial(redis.BlockingConnectionPool, timeout=REDIS_TIMEOUT_S)
+        return redis.RedisCluster.from_url(
+            settings.redis_url, connection_pool_class=pool_class, **options
+        )
+    pool = redis.BlockingConnectionPool.from_url(
+        settings.redis_url, timeout=REDIS_TIMEOUT_S, health_check_interval=30, **options
+    )
+    return redis.Redis(connection_pool=pool)
 
 
 def _upstream(

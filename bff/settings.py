@@ -33,6 +33,8 @@ RATE_SCOPES = {
 # would fail open on a Redis slow enough to time it out yet fast enough to serve the store.
 REDIS_TIMEOUT_S = 1.0
 REDIS_RETRIES = 1
+# Connections one worker keeps to Redis; a caller past them waits up to REDIS_TIMEOUT_S for one.
+REDIS_MAX_CONNECTIONS = 64
 
 # The development server's loopback ports (`make run`), each overridable by its variable.
 DEV_PORTS = {"bff": 8000, "idaas": 8101, "wechat": 8102, "redis": 6399}
