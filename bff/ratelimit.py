@@ -4,8 +4,9 @@ A limit is a fixed window per scope (openid, client IP, the IDaaS account a bind
 destination of a verification code), counted in Redis and shared by every worker and instance.
 The ``limits`` library parses the values (``5/minute``); the counting is bff's own, because it
 must ride in the same Redis round trip as the per-openid lock and the reads of the request
-(``SessionStore.begin``): per counter ``SET key 0 EX window NX``, ``INCR key``, ``TTL key``,
-pipelined. ``limits``' storages make their own round trip per counter.
+(``SessionStore.begin``): one ``EVAL`` counts every counter of the request (``INCR``, ``TTL``,
+and ``EXPIRE`` for a new window; :mod:`bff.session_store.step`). ``limits``' storages make their
+own round trip per counter.
 
 Whether a limiter outage lets the request through is the caller's choice (``fail_open``): login
 and the session routes fail open, a bind (a password guess) and a code send (it costs money)
