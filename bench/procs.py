@@ -1,7 +1,8 @@
 """The processes under test, each started on 127.0.0.1 and stopped by its pid.
 
 :class:`Procs` is a context manager: every process started through it is stopped (SIGTERM,
-then SIGKILL after a grace period) when the ``with`` block ends, also on error or Ctrl-C.
+then SIGKILL after a grace period) when the ``with`` block ends, also on error, Ctrl-C or SIGTERM
+(:func:`exit_on_sigterm`, which ``bench.run`` installs first).
 """
 
 from __future__ import annotations
@@ -113,6 +114,17 @@ def _kind(line: str) -> str:
     if isinstance(record, dict) and "message" in record:
         return f"{record.get('level', '?')} {record.get('logger', '?')}: {record['message']}"[:300]
     return re.sub(r"\d+", "N", line.strip())[:300]
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM and SIGHUP end a run as Ctrl-C does: the ``with`` blocks unwind and stop every
+    process they started. (Python's default ends the process at once and leaves them running.)"""
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
 
 
 class Procs:

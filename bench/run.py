@@ -35,7 +35,7 @@ from typing import Any
 from bench import drivers, report
 from bench.drivers import SCENARIOS
 from bench.measure import RedisProbe, busy_seconds, children_seconds, code_state, machine
-from bench.procs import ROOT, App, Procs
+from bench.procs import ROOT, App, Procs, exit_on_sigterm
 from bench.profile import profile_worker
 from bench.steps import APPS, SYSTEMS, Rig, problems
 from bench.sweep import SWEEP_LATENCY, sweep
@@ -300,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = SMOKE if args.smoke else FULL
     plan = replace(plan, bff_env=dict(kv.split("=", 1) for kv in args.bff_env))
     given = argv if argv is not None else sys.argv[1:]
+    exit_on_sigterm()  # a killed run still stops what it started
     _raise_priority()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bff-bench-") as tmp:
