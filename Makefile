@@ -106,7 +106,7 @@ bench-install: $(BENCH_STAMP)  ## wrk, nginx, redis-server (apt, when missing) a
 # BENCH_ARGS: more `python -m bench.run` options, e.g. `make bench BENCH_ARGS=--publish`.
 BENCH_ARGS ?=
 
-bench: bench-install  ## stub, nginx, floor, bff side by side + ratios: 8-9 min measured; bench/out/
+bench: bench-install  ## stub, nginx, floor, bff side by side + ratios: 6-9 min measured; bench/out/
 	bash bench/setup.sh
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
@@ -114,7 +114,7 @@ bench-smoke: bench-install  ## 18-21 s of the same harness (CI): all 4 systems, 
 	bash bench/setup.sh
 	$(BIN)/python -m bench.run --smoke
 
-bench-workers: bench-install  ## gthread vs gevent, floor and bff: 6.5-7 min measured; bench/out/
+bench-workers: bench-install  ## gthread vs gevent, floor and bff: 4-7 min measured; bench/out/
 	bash bench/setup.sh
 	$(BIN)/python -m bench.run --workers $(BENCH_ARGS)
 
