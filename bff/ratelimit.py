@@ -22,10 +22,10 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
+from bff.env_fields import RateLimits
 from bff.errors import RateLimited, SessionStoreUnavailable
 from bff.models import Counter
 from bff.observability import RATE_LIMITER_FAIL_OPEN, SESSION_STORE_ERRORS
-from bff.settings import RateLimits
 
 log = logging.getLogger("bff.ratelimit")
 _MOBILE = re.compile(r"^\+([0-9]{1,4})-([0-9]+)$")  # ASCII digits only

@@ -15,12 +15,11 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from bff.env_fields import count, env_var
 from bff.settings import (
     Settings,
     check_environment,
     collect_settings,
-    count,
-    env_var,
     environment,
     settings_problem,
 )

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from dataclasses import field as dataclass_field
 from dataclasses import fields as dataclass_fields
 from typing import Any
 from urllib.parse import urlsplit
 
-from limits import RateLimitItem, parse_many
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from bff.env_fields import (
+    LogLevel,
+    RateLimitField,
+    RateLimits,
+    count,
+    env_var,
+    header,
+    parse_rate_limits,
+    positive,
+)
 from bff.errors import SettingsError
 
 ENVS = ("development", "production")
@@ -79,8 +86,6 @@ def dev_defaults(ports: Mapping[str, int]) -> dict[str, str]:
 
 DEV_DEFAULTS: dict[str, str] = dev_defaults(DEV_PORTS)
 
-_HEADER_NAME = validate.Regexp(r"^[A-Za-z0-9-]{1,64}$", error="not a valid HTTP header name")
-
 
 def _tls_or_loopback(url: str) -> bool:
     """Passwords, tokens and the WeChat secret travel in these calls: TLS, or this very host."""
@@ -90,83 +95,9 @@ def _tls_or_loopback(url: str) -> bool:
     )
 
 
-RateLimits = dict[str, tuple[RateLimitItem, ...]]
-
-
-def parse_rate_limits(value: str, scopes: tuple[str, ...]) -> RateLimits:
-    """Parse ``"openid=5/minute,ip=30/minute"``; a bare ``"20/minute"`` applies to every scope.
-
-    A scope with several limits is named once per limit (``destination=1/minute,
-    destination=5/hour``): no spaces and no shell metacharacters, so one env file works sourced
-    by a shell and as a Docker/compose env file. The older form (groups separated by spaces,
-    ``;`` between one scope's limits) is still read.
-    """
-    groups = [g for g in re.split(r"[,\s]+", value) if g]
-    if not groups:
-        raise ValueError("empty rate limit")
-    scoped = ["=" in g for g in groups]
-    if any(scoped) and not all(scoped):
-        raise ValueError("give every limit its scope (scope=N/unit), or give one bare limit")
-    parsed: RateLimits = {}
-    for group in groups:
-        scope, sep, spec = group.rpartition("=")
-        targets = (scope,) if sep else scopes
-        if sep and scope not in scopes:
-            raise ValueError(f"unknown scope {scope!r} (one of {', '.join(scopes)})")
-        items = tuple(parse_many(spec))
-        for target in targets:
-            parsed[target] = parsed.get(target, ()) + items
-    return parsed
-
-
-class _LogLevel(fields.String):
-    """``debug``, ``Info``, ``WARNING``, ...: any case, kept upper-case."""
-
-    LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
-        level = str(super()._deserialize(value, attr, data, **kwargs)).strip().upper()
-        if level not in self.LEVELS:
-            raise ValidationError(f"must be one of {', '.join(self.LEVELS)} (any case)")
-        return level
-
-
-class _RateLimitField(fields.Field):  # type: ignore[type-arg]
-    def __init__(self, scopes: tuple[str, ...], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.scopes = scopes
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> RateLimits:
-        try:
-            return parse_rate_limits(str(value), self.scopes)
-        except ValueError as exc:
-            raise ValidationError(f"not a rate limit like '5/minute': {exc}") from None
-
-
-def positive(name: str, default: float) -> fields.Float:
-    return fields.Float(
-        data_key=name, load_default=default, validate=validate.Range(min=0, min_inclusive=False)
-    )
-
-
-def count(name: str, default: int, minimum: int = 1) -> fields.Integer:
-    return fields.Integer(
-        data_key=name, load_default=default, strict=False, validate=validate.Range(min=minimum)
-    )
-
-
-def _header(name: str, default: str) -> fields.String:
-    return fields.String(data_key=name, load_default=default, validate=_HEADER_NAME)
-
-
-def _rate(name: str, default: str) -> _RateLimitField:
+def _rate(name: str, default: str) -> RateLimitField:
     scopes = RATE_SCOPES[name]  # marshmallow does not deserialize defaults: parse it here
-    return _RateLimitField(scopes, data_key=name, load_default=parse_rate_limits(default, scopes))
-
-
-def env_var(field: fields.Field) -> Any:  # type: ignore[type-arg]
-    """A Settings field read from the environment variable ``field.data_key``."""
-    return dataclass_field(metadata={"env": field})
+    return RateLimitField(scopes, data_key=name, load_default=parse_rate_limits(default, scopes))
 
 
 @dataclass(frozen=True)
@@ -189,9 +120,7 @@ class Settings:
     )
     idaas_connect_timeout_s: float = env_var(positive("IDAAS_CONNECT_TIMEOUT_S", 2.0))
     idaas_read_timeout_s: float = env_var(positive("IDAAS_READ_TIMEOUT_S", 8.0))
-    idaas_session_token_header: str = env_var(
-        _header("IDAAS_SESSION_TOKEN_HEADER", "session-token")
-    )
+    idaas_session_token_header: str = env_var(header("IDAAS_SESSION_TOKEN_HEADER", "session-token"))
     idaas_verify_id_token: bool = env_var(
         fields.Boolean(data_key="IDAAS_VERIFY_ID_TOKEN", load_default=True)
     )
@@ -230,9 +159,9 @@ class Settings:
     wechat_read_timeout_s: float = env_var(positive("WECHAT_READ_TIMEOUT_S", 5.0))
     handle_ttl_s: int = env_var(count("HANDLE_TTL_S", 604800))
     state_token_ttl_s: int = env_var(count("STATE_TOKEN_TTL_S", 600))
-    gateway_openid_header: str = env_var(_header("GATEWAY_OPENID_HEADER", "X-WX-OPENID"))
-    gateway_unionid_header: str = env_var(_header("GATEWAY_UNIONID_HEADER", "X-WX-UNIONID"))
-    gateway_secret_header: str = env_var(_header("GATEWAY_SECRET_HEADER", "X-Gateway-Secret"))
+    gateway_openid_header: str = env_var(header("GATEWAY_OPENID_HEADER", "X-WX-OPENID"))
+    gateway_unionid_header: str = env_var(header("GATEWAY_UNIONID_HEADER", "X-WX-UNIONID"))
+    gateway_secret_header: str = env_var(header("GATEWAY_SECRET_HEADER", "X-Gateway-Secret"))
     gateway_secret: str | None = env_var(
         fields.String(
             data_key="GATEWAY_SECRET", load_default=None, validate=validate.Length(min=16)
@@ -256,7 +185,7 @@ class Settings:
     )
     circuit_failures: int = env_var(count("CIRCUIT_FAILURES", 5))
     circuit_reset_s: float = env_var(positive("CIRCUIT_RESET_S", 30.0))
-    log_level: str = env_var(_LogLevel(data_key="LOG_LEVEL", load_default="INFO"))
+    log_level: str = env_var(LogLevel(data_key="LOG_LEVEL", load_default="INFO"))
     log_hash_key: str | None = env_var(fields.String(data_key="LOG_HASH_KEY", load_default=None))
 
     @property

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bff import create_app
+from bff.env_fields import parse_rate_limits
 from bff.errors import SettingsError
 from bff.settings import (
     DEV_DEFAULTS,
@@ -15,7 +16,6 @@ from bff.settings import (
     dev_defaults,
     dev_ports,
     load_settings,
-    parse_rate_limits,
 )
 from tests.support.gunicorn import load_config
 

@@ -7,10 +7,10 @@ import logging
 import secrets
 import time
 
+from bff.env_fields import RateLimits
 from bff.ratelimit import counters, enforce
 from bff.services import Services
 from bff.session_store import Step
-from bff.settings import RateLimits
 
 audit = logging.getLogger("bff.audit")
 
