@@ -100,18 +100,12 @@ class Step:
 
     def open(self, counters: Sequence[Counter]) -> Step:
         """Count, lock, read: one round trip (standalone Redis)."""
-        counted = 0
+        scripts = self._count_scripts(counters)
         with fail_closed("begin"):
             with self._redis.pipeline(transaction=False) as pipe:
-                if counters:  # one script for all (cluster: one per key, they sit on any slot)
-                    keys = [self._keys.counter(c.name) for c in counters]
-                    windows = [c.window_s for c in counters]
-                    groups = [(keys[i : i + 1], windows[i : i + 1]) for i in range(len(keys))]
-                    for group_keys, group_windows in groups if self._cluster else [(keys, windows)]:
-                        pipe.execute_command(
-                            "EVAL", _COUNT, len(group_keys), *group_keys, *group_windows
-                        )
-                        counted += 1
+                for script in scripts:
+                    keys, windows = zip(*script, strict=True)
+                    pipe.execute_command("EVAL", _COUNT, len(keys), *keys, *windows)
                 if self._token:
                     _set(
                         pipe, self._keys.lock(self._openid), self._token, px=self._lease_ms, nx=True
@@ -119,8 +113,8 @@ class Step:
                 if not self._cluster:
                     self._queue_reads(pipe)
                 results = pipe.execute(raise_on_error=False)
-        self.counts = _counts(results[:counted])
-        rest = results[counted:]
+        self.counts = _counts(results[: len(scripts)])
+        rest = results[len(scripts) :]
         if self._token:
             self.locked = _ok(rest.pop(0), "lock") is True
         if self._cluster:
@@ -129,6 +123,14 @@ class Step:
         else:
             self._take_reads(rest)
         return self
+
+    def _count_scripts(self, counters: Sequence[Counter]) -> list[list[tuple[str, int]]]:
+        """The (key, window) pairs each counting EVAL gets: all in one script, or one script a
+        key in a cluster (the keys sit on any slot)."""
+        pairs = [(self._keys.counter(c.name), c.window_s) for c in counters]
+        if not pairs:
+            return []
+        return [[pair] for pair in pairs] if self._cluster else [pairs]
 
     def wait(self, wait_s: float) -> None:
         """Until the lock is ours: polled for ``wait_s`` (0: not at all), the reads redone.
