@@ -136,8 +136,10 @@ def _device() -> Any:
 
 
 def _idaas_bind(svc: Any, app: Any, ports: tuple[int, int]) -> Callable[[], object]:
-    device, body = _device(), {"user_name": "bench-user", "password": "bench-password"}
-    return lambda: svc.idaas.bind("username-password", body, "bench-state-token", device)
+    from bff.credentials import UsernamePassword
+
+    device, credential = _device(), UsernamePassword("bench-user", "bench-password")
+    return lambda: svc.idaas.bind(credential, "bench-state-token", device)
 
 
 def _requests_post(svc: Any, app: Any, ports: tuple[int, int]) -> Callable[[], object]:
@@ -151,25 +153,25 @@ def _requests_post(svc: Any, app: Any, ports: tuple[int, int]) -> Callable[[], o
 
 
 def _verify(svc: Any, app: Any, ports: tuple[int, int]) -> Callable[[], object]:
-    token = svc.idaas.login("bench", _device())["id_token"]
+    token = svc.idaas.login("bench", _device()).id_token
     return lambda: svc.verifier.verify(token)
 
 
 def _two_round_trips(svc: Any, app: Any, ports: tuple[int, int]) -> Callable[[], object]:
-    from bff.models import CachedSession
-    from bff.ratelimit import counters, enforce
+    from bff.limits import Scope
+    from bff.models import CachedSession, PendingBind
+    from bff.ratelimit import Route
 
-    limits = svc.settings.rate_limit_bind
     session = CachedSession("bench-session-token", 1, None, "bench-user")
 
     def once() -> None:
         openid = _openid()
-        scopes = [("ip", "127.0.0.1"), ("openid", openid), ("account", "a" * 32)]
-        found = counters("bind", scopes, limits)
-        with svc.store.begin(openid, found, lease_s=35.0, reads=frozenset({"pending"})) as step:
-            enforce("bind", found, step.counts, fail_open=False)
-            step.save_session(session, 60)
-            step.commit()
+        who = {Scope.IP: "127.0.0.1", Scope.OPENID: openid, Scope.ACCOUNT: "a" * 32}
+        hits = svc.limiter.hits(Route.BIND, who, fail_open=False)
+        with svc.store.lock(openid, hits, wait_s=1.0, read=(PendingBind,)) as user:
+            user.get(PendingBind)
+            user.save_session(session, 60)
+            user.commit()
 
     return once
 

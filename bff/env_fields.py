@@ -1,6 +1,6 @@
 """How one environment variable becomes a typed value: the marshmallow fields Settings and the
 gunicorn settings are declared with, and the rate-limit syntax (``openid=5/minute,ip=30/minute``).
-Imports nothing of bff."""
+The ``limits`` library parses each rate; :mod:`bff.limits` holds what it becomes."""
 
 from __future__ import annotations
 
@@ -8,16 +8,15 @@ import re
 from dataclasses import field as dataclass_field
 from typing import Any
 
-from limits import RateLimitItem, parse_many
+from limits import parse_many
 from marshmallow import ValidationError, fields, validate
+
+from bff.limits import Rate, Scope
 
 HEADER_NAME = validate.Regexp(r"^[A-Za-z0-9-]{1,64}$", error="not a valid HTTP header name")
 
 
-RateLimits = dict[str, tuple[RateLimitItem, ...]]
-
-
-def parse_rate_limits(value: str, scopes: tuple[str, ...]) -> RateLimits:
+def parse_rate_limits(value: str, scopes: tuple[Scope, ...]) -> dict[Scope, tuple[Rate, ...]]:
     """Parse ``"openid=5/minute,ip=30/minute"``; a bare ``"20/minute"`` applies to every scope.
 
     A scope with several limits is named once per limit (``destination=1/minute,
@@ -31,15 +30,16 @@ def parse_rate_limits(value: str, scopes: tuple[str, ...]) -> RateLimits:
     scoped = ["=" in g for g in groups]
     if any(scoped) and not all(scoped):
         raise ValueError("give every limit its scope (scope=N/unit), or give one bare limit")
-    parsed: RateLimits = {}
+    named = {scope.value: scope for scope in scopes}
+    parsed: dict[Scope, tuple[Rate, ...]] = {}
     for group in groups:
-        scope, sep, spec = group.rpartition("=")
-        targets = (scope,) if sep else scopes
-        if sep and scope not in scopes:
-            raise ValueError(f"unknown scope {scope!r} (one of {', '.join(scopes)})")
-        items = tuple(parse_many(spec))
+        name, sep, spec = group.rpartition("=")
+        if sep and name not in named:
+            raise ValueError(f"unknown scope {name!r} (one of {', '.join(named)})")
+        targets = (named[name],) if sep else scopes
+        rates = tuple(Rate(i.amount, i.get_expiry(), str(i)) for i in parse_many(spec))
         for target in targets:
-            parsed[target] = parsed.get(target, ()) + items
+            parsed[target] = parsed.get(target, ()) + rates
     return parsed
 
 
@@ -56,11 +56,13 @@ class LogLevel(fields.String):
 
 
 class RateLimitField(fields.Field):  # type: ignore[type-arg]
-    def __init__(self, scopes: tuple[str, ...], **kwargs: Any) -> None:
+    def __init__(self, scopes: tuple[Scope, ...], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.scopes = scopes
 
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> RateLimits:
+    def _deserialize(
+        self, value: Any, attr: Any, data: Any, **kwargs: Any
+    ) -> dict[Scope, tuple[Rate, ...]]:
         try:
             return parse_rate_limits(str(value), self.scopes)
         except ValueError as exc:

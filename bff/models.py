@@ -1,13 +1,15 @@
 """The value types every layer shares. Plain frozen dataclasses; this module imports nothing of bff.
 
 Who is calling (:class:`WechatIdentity`, :class:`Caller`), from which device (:class:`Device`),
-and what bff keeps for them in Redis (:class:`CachedSession`, :class:`PendingBind`).
+what bff keeps for them in Redis (:class:`CachedSession`, :class:`PendingBind`,
+:class:`HandleIndex`), what the IDaaS answered (:class:`IdaasAnswer`) and what the mini program
+is told (:class:`Outcome`). The credentials of the bind routes are in :mod:`bff.credentials`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # What an openid or unionid is, whoever vouches for it (code2Session or the gateway); anything
 # else is refused before it becomes part of a Redis key.
@@ -58,10 +60,26 @@ class Device:
 
 
 @dataclass(frozen=True)
+class WechatSession:
+    """A new handle for a wx.login code: what ``POST /api/v1/wechat/session`` answers."""
+
+    handle: str = field(repr=False)
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class RefreshedToken:
+    """A fresh id_token, and the seconds until its ``exp``."""
+
+    id_token: str = field(repr=False)
+    expires_in: int
+
+
+@dataclass(frozen=True)
 class CachedSession:
     """``{prefix}:session:{openid}``: the IDaaS session, server-side only."""
 
-    session_token: str
+    session_token: str = field(repr=False)
     expire_at: int  # unix seconds
     unionid: str | None
     id_token_sub: str | None
@@ -71,8 +89,15 @@ class CachedSession:
 class PendingBind:
     """``{prefix}:pending:{openid}``: the state token a bind or register route will spend."""
 
-    state_token: str
+    state_token: str = field(repr=False)
     status: str
+
+
+@dataclass(frozen=True)
+class HandleIndex:
+    """``{prefix}:handles:{openid}``: the digests of every live handle of one WeChat user."""
+
+    digests: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -83,18 +108,38 @@ class IdToken:
     exp: int
 
 
+# The statuses that mean "this WeChat account is not bound yet": a state token to spend follows.
+BIND_STATUSES = ("SOCIAL_BIND", "USER_REGISTER")
+
+
 @dataclass(frozen=True)
-class Counter:
-    """A rate-limit counter one request counts against: ``count`` hits per ``window_s``
-    seconds on one scope (openid, IP, account, destination) of one route."""
+class IdaasAnswer:
+    """A 200 from an IDaaS login, bind or refresh, validated; ``status`` normalised."""
 
-    route: str
-    scope: str
-    ident: str  # an IP address, an openid, or a hash (accounts, destinations): key-safe
-    count: int
-    window_s: int
+    status: str | None
+    session_token: str | None = field(default=None, repr=False)
+    expire: int | None = None  # seconds the session_token lives
+    id_token: str | None = field(default=None, repr=False)
+    state_token: str | None = field(default=None, repr=False)
+    flows: tuple[str, ...] = ()  # socialBindOrRegisterFlow, parsed from ``data``
 
-    @property
-    def name(self) -> str:
-        """The counter's part of its Redis key (the store adds the prefix)."""
-        return f"{self.route}:{self.scope}:{self.ident}:{self.count}/{self.window_s}s"
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a login or bind answers the mini program: the IDaaS answer, trimmed. No token but
+    the verified id_token ever leaves: the session and state tokens stay in Redis."""
+
+    status: str
+    expire: int | None = None  # a session was cached: seconds it lives
+    id_token: str | None = field(default=None, repr=False)
+    flows: tuple[str, ...] | None = None  # SOCIAL_BIND and USER_REGISTER only
+
+
+@dataclass(frozen=True)
+class Captcha:
+    """A slider puzzle for a verification code; the fields the IDaaS left null are None."""
+
+    token: str
+    original_image_base64: str | None
+    jigsaw_image_base64: str | None
+    secret_key: str | None

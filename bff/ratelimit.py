@@ -1,78 +1,112 @@
-"""Abuse limits: which counters a request counts against, and what their counts mean.
+"""Abuse limits: the Limiter, and the keys that name an account or a destination.
 
 A limit is a fixed window per scope (openid, client IP, the IDaaS account a bind names, the
-destination of a verification code), counted in Redis and shared by every worker and instance.
-The ``limits`` library parses the values (``5/minute``); the counting is bff's own, because it
-must ride in the same Redis round trip as the per-openid lock and the reads of the request
-(``SessionStore.begin``): one ``EVAL`` counts every counter of the request (``INCR``, ``TTL``,
-and ``EXPIRE`` for a new window; :mod:`bff.session_store.step`). ``limits``' storages make their
-own round trip per counter.
+destination of a verification code), counted in Redis and shared by every worker and instance;
+the types are in :mod:`bff.limits`, the counting in :mod:`bff.session_store.counting`.
 
-Whether a limiter outage lets the request through is the caller's choice (``fail_open``): login
-and the session routes fail open, a bind (a password guess) and a code send (it costs money)
-fail closed. A failed round trip that also carried the lock or a read fails closed anyway.
+:meth:`Limiter.hit` counts a request now, in a round trip of its own. A flow that takes the
+per-openid lock counts in the lock's first round trip instead: it passes
+:meth:`Limiter.hits` to ``SessionStore.lock``. Either way the counts are judged here.
+
+Whether a limiter refused by Redis lets the request through is the caller's choice
+(``fail_open``): login and the session routes fail open, a bind (a password guess) and a code
+send (it costs money) fail closed. Redis unreachable fails closed anyway: the round trip that
+counts also takes the lock or writes what the request needs.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
 import logging
 import re
+import time
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
+from functools import partial
 
-from bff.env_fields import RateLimits
 from bff.errors import RateLimited, SessionStoreUnavailable
-from bff.models import Counter
+from bff.limits import Counter, Hits, Limits, Scope, counters
 from bff.observability import RATE_LIMITER_FAIL_OPEN, SESSION_STORE_ERRORS
+from bff.session_store import SessionStore
+from bff.settings import Settings
 
 log = logging.getLogger("bff.ratelimit")
 _MOBILE = re.compile(r"^\+([0-9]{1,4})-([0-9]+)$")  # ASCII digits only
 
 
-def counters(route: str, scopes: Iterable[tuple[str, str]], limits: RateLimits) -> list[Counter]:
-    """Every counter a request of ``route`` counts against: each limit of each scope given."""
-    return [
-        Counter(route, scope, ident, item.amount, item.get_expiry())
-        for scope, ident in scopes
-        for item in limits.get(scope, ())
-    ]
+class Route(enum.Enum):
+    """The limited endpoints; each has counters of its own (``{prefix}:rl:{route}:...``)."""
+
+    WECHAT_SESSION = "wechat_session"
+    LOGIN = "login"  # and login/phone: one budget
+    BIND = "bind"  # every bind and register route
+    CAPTCHA = "captcha"
+    CODES = "verification_codes"
+    SESSION = "session"  # refresh, GET and DELETE /session
 
 
-def enforce(
-    route: str,
+def route_limits(settings: Settings) -> dict[Route, Limits]:
+    """Which setting limits which route."""
+    return {
+        Route.WECHAT_SESSION: settings.rate_limit_login,
+        Route.LOGIN: settings.rate_limit_login,
+        Route.CAPTCHA: settings.rate_limit_login,
+        Route.BIND: settings.rate_limit_bind,
+        Route.CODES: settings.rate_limit_codes,
+        Route.SESSION: settings.rate_limit_session,
+    }
+
+
+class Limiter:
+    """Counts requests against the route's limits, per scope; judges the counts."""
+
+    def __init__(self, store: SessionStore, limits: Mapping[Route, Limits]) -> None:
+        self._store = store
+        self._limits = limits
+
+    def hit(self, route: Route, who: Mapping[Scope, str], *, fail_open: bool) -> None:
+        """Count a request of ``route`` by ``who`` now (one round trip).
+
+        :raises RateLimited: with ``Retry-After``, when a counter is over its limit.
+        :raises SessionStoreUnavailable: Redis unreachable, or refusing to count while
+            ``fail_open`` is false.
+        """
+        self._store.count(self.hits(route, who, fail_open=fail_open))
+
+    def hits(self, route: Route, who: Mapping[Scope, str], *, fail_open: bool) -> Hits:
+        """The counters of a request of ``route`` by ``who``, for the lock's round trip to
+        count (``SessionStore.lock``); judged as :meth:`hit` judges them."""
+        now = time.time()
+        found = tuple(counters(route.value, self._limits[route], who, now))
+        return Hits(found, partial(_judge, route, found, fail_open, now))
+
+
+def _judge(
+    route: Route,
     found: Sequence[Counter],
-    counts: Sequence[tuple[int, int]] | None,
-    *,
     fail_open: bool,
+    now: float,
+    counts: Sequence[int] | None,
 ) -> None:
-    """Judge the counts (``(hits, seconds left)`` per counter, None when counting failed).
-
-    :raises RateLimited: with ``Retry-After`` when one is over its limit.
-    :raises SessionStoreUnavailable: when counting failed and ``fail_open`` is false.
-    """
+    """Over a limit: 429 with ``Retry-After`` (the latest window's end of those over it)."""
     if counts is None:
         if not fail_open:
             SESSION_STORE_ERRORS.inc()
-            log.warning("rate limiter unavailable; refusing", extra={"route": route})
+            log.warning("rate limiter unavailable; refusing", extra={"route": route.value})
             raise SessionStoreUnavailable()
         RATE_LIMITER_FAIL_OPEN.inc()
-        log.warning("rate limiter unavailable; letting the request through", extra={"route": route})
-        return
-    over = [(c, left) for c, (hits, left) in zip(found, counts, strict=True) if hits > c.count]
-    if over:
-        counter, left = max(over, key=lambda pair: pair[1])
-        retry_after = max(1, left)
-        log.info(
-            "rate limited",
-            extra={
-                "route": route,
-                "scope": counter.scope,
-                "limit": f"{counter.count}/{counter.window_s}s",
-            },
+        log.warning(
+            "rate limiter unavailable; letting the request through", extra={"route": route.value}
         )
-        raise RateLimited(headers={"Retry-After": str(retry_after)})
+        return
+    over = [c for c, hits in zip(found, counts, strict=True) if hits > c.rate.amount]
+    if over:
+        counter = max(over, key=lambda c: c.ends_at)
+        extra = {"route": route.value, "scope": counter.scope.value, "limit": str(counter.rate)}
+        log.info("rate limited", extra=extra)
+        raise RateLimited(headers={"Retry-After": str(counter.seconds_left(now))})
 
 
 def normalise(identifier: str) -> str:

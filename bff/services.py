@@ -14,6 +14,7 @@ from bff.clients.http import Upstream, breaker
 from bff.clients.idaas import IdaasClient
 from bff.clients.wechat import WeChatClient
 from bff.id_token import IdTokenVerifier
+from bff.ratelimit import Limiter, route_limits
 from bff.session_store import SessionStore
 from bff.settings import REDIS_MAX_CONNECTIONS, REDIS_RETRIES, REDIS_TIMEOUT_S, Settings
 
@@ -22,6 +23,7 @@ from bff.settings import REDIS_MAX_CONNECTIONS, REDIS_RETRIES, REDIS_TIMEOUT_S, 
 class Services:
     settings: Settings
     store: SessionStore
+    limiter: Limiter
     idaas: IdaasClient
     wechat: WeChatClient | None
     verifier: IdTokenVerifier
@@ -77,6 +79,13 @@ def _upstream(
     )
 
 
+def lock_lease_s(settings: Settings) -> float:
+    """The per-openid lock's lease: longer than what one holder can do (the IDaaS call and a
+    JWKS fetch, each under one deadline of connect + read, and a few Redis calls); a lease lost
+    anyway is logged and counted (``bff_lock_leases_lost_total``)."""
+    return 2 * (settings.idaas_connect_timeout_s + settings.idaas_read_timeout_s) + 15.0
+
+
 def build_services(settings: Settings) -> Services:
     """Build every client. Nothing here is shared across a fork: call it in each worker."""
     idaas_http = _upstream(settings, "idaas", settings.idaas_base_url, settings.idaas_timeout)
@@ -93,6 +102,7 @@ def build_services(settings: Settings) -> Services:
         settings.redis_key_prefix,
         state_ttl_s=settings.state_token_ttl_s,
         handle_ttl_s=settings.handle_ttl_s,
+        lock_lease_s=lock_lease_s(settings),
     )
     verifier = IdTokenVerifier(
         idaas.jwks,
@@ -101,4 +111,7 @@ def build_services(settings: Settings) -> Services:
         enabled=settings.idaas_verify_id_token,
     )
     upstreams = (idaas_http,) if wechat is None else (idaas_http, wechat_http)
-    return Services(settings, store, idaas, wechat, verifier, upstreams, settings.openid_hash_key)
+    limiter = Limiter(store, route_limits(settings))
+    return Services(
+        settings, store, limiter, idaas, wechat, verifier, upstreams, settings.openid_hash_key
+    )

@@ -15,7 +15,6 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from bff.env_fields import (
     LogLevel,
     RateLimitField,
-    RateLimits,
     count,
     env_var,
     header,
@@ -23,16 +22,18 @@ from bff.env_fields import (
     positive,
 )
 from bff.errors import SettingsError
+from bff.limits import Limits, Scope
 
 ENVS = ("development", "production")
 IDENTITY_SOURCES = ("wechat", "gateway")
 SECRET_FIELDS = ("wechat_secret", "gateway_secret", "log_hash_key")
 URL_FIELDS = ("idaas_base_url", "wechat_api_base", "redis_url")  # logged as their host only
-RATE_SCOPES = {
-    "RATE_LIMIT_BIND": ("openid", "ip", "account"),
-    "RATE_LIMIT_LOGIN": ("openid", "ip"),
-    "RATE_LIMIT_CODES": ("destination", "openid", "ip"),
-    "RATE_LIMIT_SESSION": ("openid",),
+OPENID, IP, ACCOUNT, DESTINATION = Scope.OPENID, Scope.IP, Scope.ACCOUNT, Scope.DESTINATION
+RATE_SCOPES = {  # the scopes each limit setting may name
+    "RATE_LIMIT_BIND": (OPENID, IP, ACCOUNT),
+    "RATE_LIMIT_LOGIN": (OPENID, IP),
+    "RATE_LIMIT_CODES": (DESTINATION, OPENID, IP),
+    "RATE_LIMIT_SESSION": (OPENID,),
 }
 
 # Every Redis client bff makes (the session store and the rate limiter alike) uses these: one
@@ -172,12 +173,12 @@ class Settings:
     upstream_max_body_bytes: int = env_var(
         count("UPSTREAM_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
     )
-    rate_limit_bind: RateLimits = env_var(
+    rate_limit_bind: Limits = env_var(
         _rate("RATE_LIMIT_BIND", "openid=5/minute,ip=30/minute,account=4/15minutes")
     )
-    rate_limit_login: RateLimits = env_var(_rate("RATE_LIMIT_LOGIN", "20/minute"))
-    rate_limit_session: RateLimits = env_var(_rate("RATE_LIMIT_SESSION", "60/minute"))
-    rate_limit_codes: RateLimits = env_var(
+    rate_limit_login: Limits = env_var(_rate("RATE_LIMIT_LOGIN", "20/minute"))
+    rate_limit_session: Limits = env_var(_rate("RATE_LIMIT_SESSION", "60/minute"))
+    rate_limit_codes: Limits = env_var(
         _rate(
             "RATE_LIMIT_CODES",
             "destination=1/minute,destination=5/hour,openid=10/day,ip=20/hour",
@@ -216,8 +217,8 @@ class Settings:
                 value = "***"
             elif f.name in URL_FIELDS:
                 value = urlsplit(value).hostname or urlsplit(value).scheme  # no URL, no password
-            elif isinstance(value, dict):
-                value = {k: ";".join(str(i) for i in v) for k, v in value.items()}
+            elif isinstance(value, dict):  # a limit: its rates as the setting wrote them
+                value = {k.value: ";".join(str(i) for i in v) for k, v in value.items()}
             out[f.name] = value
         return out
 

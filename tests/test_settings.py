@@ -10,6 +10,7 @@ import pytest
 from bff import create_app
 from bff.env_fields import parse_rate_limits
 from bff.errors import SettingsError
+from bff.limits import Rate, Scope
 from bff.settings import (
     DEV_DEFAULTS,
     DEV_PORTS,
@@ -20,6 +21,7 @@ from bff.settings import (
 from tests.support.gunicorn import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
+OPENID, IP, ACCOUNT, DESTINATION = Scope.OPENID, Scope.IP, Scope.ACCOUNT, Scope.DESTINATION
 MINIMAL = {
     "IDAAS_BASE_URL": "https://tenant.example.com",
     "IDAAS_CLIENT_ID": "cid",
@@ -36,9 +38,10 @@ def test_minimal_production_settings_and_defaults():
     assert s.redis_key_prefix == "bff" and s.handle_ttl_s == 604800 and s.state_token_ttl_s == 600
     assert s.trusted_proxy_count == 1 and s.max_body_bytes == 16384
     assert s.idaas_session_token_header == "session-token" and s.idaas_verify_id_token
-    assert [str(i) for i in s.rate_limit_bind["openid"]] == ["5 per 1 minute"]
-    assert [str(i) for i in s.rate_limit_bind["ip"]] == ["30 per 1 minute"]
-    assert [str(i) for i in s.rate_limit_codes["destination"]] == ["1 per 1 minute", "5 per 1 hour"]
+    assert s.rate_limit_bind[OPENID] == (Rate(5, 60),) and s.rate_limit_bind[IP] == (Rate(30, 60),)
+    assert s.rate_limit_bind[ACCOUNT] == (Rate(4, 900),)
+    assert s.rate_limit_codes[DESTINATION] == (Rate(1, 60), Rate(5, 3600))
+    assert [str(i) for i in s.rate_limit_codes[DESTINATION]] == ["1 per 1 minute", "5 per 1 hour"]
     assert s.circuit_failures == 5 and s.circuit_reset_s == 30.0
 
 
@@ -125,11 +128,13 @@ def test_redacted_hides_secrets():
 
 
 def test_rate_limit_grammar():
-    parsed = parse_rate_limits("openid=5/minute ip=30/minute;100/hour", ("openid", "ip"))
-    assert [str(i) for i in parsed["ip"]] == ["30 per 1 minute", "100 per 1 hour"]
-    assert set(parse_rate_limits("20/minute", ("openid", "ip"))) == {"openid", "ip"}
+    parsed = parse_rate_limits("openid=5/minute ip=30/minute;100/hour", (OPENID, IP))
+    assert parsed[IP] == (Rate(30, 60), Rate(100, 3600))
+    assert set(parse_rate_limits("20/minute", (OPENID, IP))) == {OPENID, IP}
     with pytest.raises(ValueError, match="empty"):
-        parse_rate_limits("  ", ("ip",))
+        parse_rate_limits("  ", (IP,))
+    with pytest.raises(ValueError, match="unknown scope 'account'"):
+        parse_rate_limits("account=1/minute", (OPENID, IP))
 
 
 def test_create_app_reads_the_environment(monkeypatch):
@@ -162,7 +167,7 @@ def test_production_upstreams_need_tls_except_on_loopback(name):
 
 
 def test_rate_limits_have_a_form_without_spaces_or_shell_metacharacters():
-    scopes = ("destination", "openid", "ip")
+    scopes = (DESTINATION, OPENID, IP)
     new = "destination=1/minute,destination=5/hour,openid=10/day,ip=20/hour"
     old = "destination=1/minute;5/hour openid=10/day ip=20/hour"
     assert parse_rate_limits(new, scopes) == parse_rate_limits(old, scopes)

@@ -1,21 +1,21 @@
 """IdaasClient: every IDaaS path, request body and answer schema; the server-held headers.
 
-Callers name what they want (``login``, ``bind("wechat-phone", ...)``); this module alone knows
-where that is on the IDaaS and how its body is spelled. Every answer is validated here: a 4xx
+Callers pass typed values (a credential, a code, a session token); this module alone knows
+where each goes on the IDaaS and how its body is spelled. Every answer is validated here: a 4xx
 is an :class:`~bff.errors.IdaasError`, anything malformed a 502.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load, validate
 
 from bff.clients.http import Answer, Upstream
+from bff.credentials import BindCredential, UsernamePassword, VerifiedContact, WechatPhone
 from bff.errors import IdaasError, bad_response
-from bff.models import Device
+from bff.models import Captcha, Device, IdaasAnswer
 
 LOGIN_PATH = "/api/v2/sdk/login/wechat-miniprogram"
 LOGIN_PHONE_PATH = "/api/v2/sdk/login/wechat-mini-program-mobile"
@@ -24,31 +24,13 @@ CAPTCHA_PATH = "/api/v2/sdk/captcha"
 CAPTCHA_VERIFY_PATH = "/api/v2/sdk/captcha/verify"
 SEND_CODE_PATHS = {"sms": "/api/v2/sdk/sms/send", "email": "/api/v2/sdk/email/send"}
 JWKS_PATH = "/api/v1/oauth2/keys"
-
-
-def _password_body(body: Mapping[str, Any]) -> dict[str, Any]:
-    return {"user_name": body["user_name"], "password": body["password"]}
-
-
-def _phone_body(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The phone-number button's code; the IDaaS calls it ``wechat_code`` (its docs' table
-    misspells it ``wchat_code``; its example, which we follow, does not)."""
-    return {"wechat_code": body["phone_code"]}
-
-
-def _code_body(body: Mapping[str, Any]) -> dict[str, Any]:
-    """``mobile`` or ``email`` (exactly one: the request schema checks) and ``verify_code``."""
-    return {k: body[k] for k in ("mobile", "email", "verify_code") if k in body}
-
-
-# Every IDaaS route that spends the pending state token: route name -> (path, body builder).
-BIND_ROUTES: dict[str, tuple[str, Callable[[Mapping[str, Any]], dict[str, Any]]]] = {
-    "username-password": ("/api/v2/sdk/social/username-password-bind", _password_body),
-    "wechat-phone": ("/api/v2/sdk/social/wechat-mobile-bind", _phone_body),
-    "verification-code": ("/api/v2/sdk/social/bind", _code_body),
-    "register-wechat-phone": ("/api/v2/sdk/social/wechat-mobile-register-bind", _phone_body),
-    "register-verification-code": ("/api/v2/sdk/social/register-bind", _code_body),
-}
+# The routes that spend the pending state token, by what the user proves (bind, or register).
+PASSWORD_BIND_PATH = "/api/v2/sdk/social/username-password-bind"  # noqa: S105 (a path)
+PHONE_PATHS = (
+    "/api/v2/sdk/social/wechat-mobile-bind",
+    "/api/v2/sdk/social/wechat-mobile-register-bind",
+)
+CODE_PATHS = ("/api/v2/sdk/social/bind", "/api/v2/sdk/social/register-bind")
 # (channel, purpose) -> the ``type`` of a verification code the IDaaS sends.
 CODE_TYPES = {
     ("sms", "bind"): "BIND_MOBILE_SMS",
@@ -56,6 +38,21 @@ CODE_TYPES = {
     ("email", "bind"): "BIND_EMAIL_EMS",
     ("email", "register"): "REGISTER_EMS",
 }
+
+
+def bind_call(credential: BindCredential) -> tuple[str, dict[str, str]]:
+    """The IDaaS path and body that spend a state token on ``credential``."""
+    match credential:
+        case UsernamePassword(user_name, password):
+            return PASSWORD_BIND_PATH, {"user_name": user_name, "password": password}
+        case WechatPhone(phone_code, create_account):
+            # The IDaaS calls it ``wechat_code`` (its docs' table misspells it ``wchat_code``;
+            # its example, which we follow, does not).
+            return PHONE_PATHS[create_account], {"wechat_code": phone_code}
+        case VerifiedContact(verify_code, mobile, email, create_account):
+            contact = {"mobile": mobile} if mobile else {"email": email or ""}
+            return CODE_PATHS[create_account], {**contact, "verify_code": verify_code}
+    raise TypeError(f"not a bind credential: {type(credential).__name__}")
 
 
 # ----------------------------------------------------------------- answers
@@ -83,9 +80,9 @@ class FlowAnswer(_Answer):
         return raw
 
     @post_load
-    def _flows(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        data["flows"] = parse_flows(data.pop("data"))
-        return data
+    def _answer(self, data: dict[str, Any], **kwargs: Any) -> IdaasAnswer:
+        flows = tuple(parse_flows(data.pop("data")))
+        return IdaasAnswer(**data, flows=flows)
 
 
 def parse_flows(data: Any) -> list[str]:
@@ -115,6 +112,10 @@ class CaptchaAnswer(_Answer):
     jigsaw_image_base64 = fields.String(data_key="jigsawImageBase64", load_default=None)
     secret_key = fields.String(data_key="secretKey", load_default=None)
 
+    @post_load
+    def _captcha(self, data: dict[str, Any], **kwargs: Any) -> Captcha:
+        return Captcha(**data)
+
 
 class CaptchaTokenAnswer(_Answer):
     captcha_token = fields.String(required=True, validate=validate.Length(min=1))
@@ -127,14 +128,14 @@ _CAPTCHA = CaptchaAnswer()
 _CAPTCHA_TOKEN = CaptchaTokenAnswer()
 
 
-def _load(schema: Schema, body: Any) -> dict[str, Any]:
+def _load(schema: Schema, body: Any) -> Any:
+    """``body`` loaded with ``schema``; :raises UpstreamError: 502 when it does not fit."""
     if not isinstance(body, dict):
         raise bad_response()
     try:
-        loaded: dict[str, Any] = schema.load(body)
+        return schema.load(body)
     except ValidationError as exc:
         raise bad_response() from exc
-    return loaded
 
 
 # ----------------------------------------------------------------- the client
@@ -171,33 +172,36 @@ class IdaasClient:
             raise IdaasError(answer.status, err["error_code"], err["error_msg"])
         return answer
 
-    def _flow(
-        self, path: str, device: Device, body: object, extra: dict[str, str]
-    ) -> dict[str, Any]:
-        return _load(_FLOW, self._call("POST", path, device, body=body, extra=extra).body)
+    def _flow(self, path: str, device: Device, body: object, extra: dict[str, str]) -> IdaasAnswer:
+        answer: IdaasAnswer = _load(
+            _FLOW, self._call("POST", path, device, body=body, extra=extra).body
+        )
+        return answer
 
-    def login(self, code: str, device: Device) -> dict[str, Any]:
+    def login(self, code: str, device: Device) -> IdaasAnswer:
         """Mini-program login with a wx.login code."""
         return self._flow(LOGIN_PATH, device, {"code": code}, {})
 
-    def login_with_phone(self, phone_code: str, device: Device) -> dict[str, Any]:
+    def login_with_phone(self, phone_code: str, device: Device) -> IdaasAnswer:
         """Mini-program login with the WeChat phone-number button's code."""
         return self._flow(LOGIN_PHONE_PATH, device, {"code": phone_code}, {})
 
-    def bind(
-        self, route: str, body: Mapping[str, Any], state_token: str, device: Device
-    ) -> dict[str, Any]:
-        """Spend the pending state token on ``route`` (a key of :data:`BIND_ROUTES`)."""
-        path, build = BIND_ROUTES[route]
-        return self._flow(path, device, build(body), {"X-state-token": state_token})
+    def bind(self, credential: BindCredential, state_token: str, device: Device) -> IdaasAnswer:
+        """Spend the pending state token on the route ``credential`` proves."""
+        path, body = bind_call(credential)
+        return self._flow(path, device, body, {"X-state-token": state_token})
 
-    def refresh(self, session_token: str, device: Device) -> dict[str, Any]:
+    def refresh(self, session_token: str, device: Device) -> IdaasAnswer:
         """A new id_token (and maybe a rotated session_token) from the cached session token."""
         extra = {self._session_token_header: session_token}
-        return _load(_FLOW, self._call("POST", REFRESH_PATH, device, extra=extra).body)
+        answer: IdaasAnswer = _load(
+            _FLOW, self._call("POST", REFRESH_PATH, device, extra=extra).body
+        )
+        return answer
 
-    def captcha(self, device: Device) -> dict[str, Any]:
-        return _load(_CAPTCHA, self._call("GET", CAPTCHA_PATH, device).body)
+    def captcha(self, device: Device) -> Captcha:
+        puzzle: Captcha = _load(_CAPTCHA, self._call("GET", CAPTCHA_PATH, device).body)
+        return puzzle
 
     def verify_captcha(self, token: str, point_json: str, sender: str, device: Device) -> str:
         """The ``captcha_token`` a solved slider earns (it never leaves bff)."""

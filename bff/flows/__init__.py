@@ -1,20 +1,19 @@
-"""The flows: plain functions over :class:`~bff.services.Services`, the caller and the request
-in, a trimmed outcome out. No Flask: a CLI (bff-admin) or a worker can run them.
+"""The flows: plain functions over :class:`~bff.services.Services`, the caller and typed request
+values in, typed outcomes out. No Flask: a CLI (bff-admin) or a worker can run them.
 
-Each flow applies its own abuse limits (which limits, which scopes), takes the per-openid lock
-where a single-use credential is spent, calls the IDaaS and settles the answer in Redis.
+Each reads straight down: its abuse limits, then (where a single-use credential is spent or the
+session changes) ``with`` the per-openid lock, the IDaaS call, and the writes.
 """
 
 from __future__ import annotations
 
-from bff.flows.common import BIND_STATUSES, handle_digest, new_handle
+from bff.flows.common import handle_digest, new_handle
 from bff.flows.ops import captcha, readiness
 from bff.flows.session import logout, refresh, revoke, session_status
 from bff.flows.signin import bind, login, login_with_phone, open_wechat_session
 from bff.flows.verification_codes import mask_destination, send_verification_code
 
 __all__ = [
-    "BIND_STATUSES",
     "bind",
     "captcha",
     "handle_digest",

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from bff.errors import SessionStoreUnavailable
-from bff.flows.common import caller_scopes, count
-from bff.models import Caller, Device
+from bff.flows.common import per_caller
+from bff.models import Caller, Captcha, Device
 from bff.observability import note_outcome
+from bff.ratelimit import Route
 from bff.services import Services
 
 
-def captcha(svc: Services, caller: Caller, device: Device) -> dict[str, Any]:
-    """A slider puzzle for ``verification_codes``, null fields left out."""
-    scopes = caller_scopes(device.ip, caller.openid)
-    count(svc, "captcha", svc.settings.rate_limit_login, scopes, fail_open=True)
+def captcha(svc: Services, caller: Caller, device: Device) -> Captcha:
+    """A slider puzzle for ``verification_codes`` (the fields the IDaaS left null are None)."""
+    svc.limiter.hit(Route.CAPTCHA, per_caller(caller, device), fail_open=True)
     puzzle = svc.idaas.captcha(device)
     note_outcome("CAPTCHA_ISSUED")
-    return {k: v for k, v in puzzle.items() if v is not None}
+    return puzzle
 
 
 def readiness(svc: Services) -> dict[str, str]:

@@ -1,161 +1,148 @@
 """Signing in: a handle for a wx.login code, login, and every bind or register route.
 
-A login or a bind is two Redis round trips: limits, lock and reads; then writes and release.
-Tokens stop here: the session_token and state_token go to the store, never to an outcome.
+A login or a bind is two Redis round trips: the limits, the openid's lock and its reads; then
+the writes and the release. Tokens stop here: the session and state tokens go to the store.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from functools import partial
 
+from bff.credentials import BindCredential
 from bff.errors import STATE_TOKEN_GONE, IdaasError, NoPendingBind, bad_response
-from bff.flows.common import (
+from bff.flows.common import KNOWN_STATUSES, SPEND_WAIT_S, audit, new_handle, now, per_caller
+from bff.limits import Scope
+from bff.models import (
     BIND_STATUSES,
-    KNOWN_STATUSES,
-    SPEND_WAIT_S,
-    audit,
-    begin,
-    caller_scopes,
-    count,
-    new_handle,
-    now,
+    CachedSession,
+    Caller,
+    Device,
+    IdaasAnswer,
+    Outcome,
+    PendingBind,
+    WechatSession,
 )
-from bff.models import CachedSession, Caller, Device, PendingBind
 from bff.observability import LOGIN_OUTCOMES, note_openid, note_outcome
-from bff.ratelimit import account_key
+from bff.ratelimit import Route, account_key
 from bff.services import Services
-from bff.session_store import Step
+from bff.session_store import UserState
 
 
-def open_wechat_session(svc: Services, wx_code: str, ip: str | None) -> dict[str, Any]:
+def open_wechat_session(svc: Services, wx_code: str, ip: str | None) -> WechatSession:
     """code2Session → a new opaque handle; only its SHA-256 is stored."""
     assert svc.wechat is not None  # the web layer answers 404 in gateway mode  # noqa: S101
-    limits = svc.settings.rate_limit_login
-    count(svc, "wechat_session", limits, caller_scopes(ip, None), fail_open=True)
+    svc.limiter.hit(Route.WECHAT_SESSION, {Scope.IP: ip or "unknown"}, fail_open=True)
     who = svc.wechat.code2session(wx_code)
     note_openid(svc.openid_hash_key, who.openid)
     # Per openid too, now that we know it; the per-IP count came before the call.
-    count(svc, "wechat_session", limits, [("openid", who.openid)], fail_open=True)
+    svc.limiter.hit(Route.WECHAT_SESSION, {Scope.OPENID: who.openid}, fail_open=True)
     handle, digest = new_handle()
     svc.store.save_handle(digest, who)
     note_outcome("HANDLE_ISSUED")
-    return {"handle": handle, "expires_in": svc.settings.handle_ttl_s}
+    return WechatSession(handle, svc.settings.handle_ttl_s)
 
 
-def login(svc: Services, caller: Caller, code: str, device: Device) -> dict[str, Any]:
+def login(svc: Services, caller: Caller, code: str, device: Device) -> Outcome:
     """A WeChat login with a fresh wx.login code."""
-    return _login(svc, caller, device, lambda: svc.idaas.login(code, device))
+    return _login(svc, caller, device, partial(svc.idaas.login, code, device))
 
 
-def login_with_phone(
-    svc: Services, caller: Caller, phone_code: str, device: Device
-) -> dict[str, Any]:
+def login_with_phone(svc: Services, caller: Caller, phone_code: str, device: Device) -> Outcome:
     """A login with the WeChat phone-number button's code; one budget with :func:`login`."""
-    return _login(svc, caller, device, lambda: svc.idaas.login_with_phone(phone_code, device))
+    return _login(svc, caller, device, partial(svc.idaas.login_with_phone, phone_code, device))
 
 
 def _login(
-    svc: Services, caller: Caller, device: Device, call: Callable[[], dict[str, Any]]
-) -> dict[str, Any]:
-    """Two round trips: limits + lock; the IDaaS; the outcome settled + release."""
-    limit = ("login", svc.settings.rate_limit_login, caller_scopes(device.ip, caller.openid))
-    with begin(svc, caller.openid, limit, fail_open=True, wait_s=SPEND_WAIT_S) as step:
-        return _settle(svc, step, caller, call(), spent_pending=False)
+    svc: Services, caller: Caller, device: Device, call: Callable[[], IdaasAnswer]
+) -> Outcome:
+    hits = svc.limiter.hits(Route.LOGIN, per_caller(caller, device), fail_open=True)
+    with svc.store.lock(caller.openid, hits, wait_s=SPEND_WAIT_S) as user:
+        return settle(svc, user, caller, call())
 
 
-def bind(
-    svc: Services, caller: Caller, route: str, body: dict[str, Any], device: Device
-) -> dict[str, Any]:
-    """Spend the pending state token on the IDaaS ``route``; one request per openid at a time.
+def bind(svc: Services, caller: Caller, credential: BindCredential, device: Device) -> Outcome:
+    """Spend the pending state token on the bind or register route ``credential`` proves.
 
-    Two round trips: limits + lock + the pending bind; the IDaaS; the outcome + release.
+    Counted per openid, per IP and per IDaaS account named (so that nobody can lock someone
+    else's account through bff), before the IDaaS call. Fails CLOSED: a bind is a password
+    guess, and a Redis that cannot count it must not let guesses through unlimited.
     """
-    # Counted per openid, per IP and per IDaaS account named (so that nobody can lock someone
-    # else's account through bff), before the IDaaS call. Fails CLOSED: a bind is a password
-    # guess, and a Redis too slow to count it must not let guesses through unlimited.
-    scopes = caller_scopes(device.ip, caller.openid)
-    named = body.get("user_name") or body.get("mobile") or body.get("email")
-    if isinstance(named, str):
-        scopes.append(("account", account_key(svc.openid_hash_key, named)))
-    limit = ("bind", svc.settings.rate_limit_bind, scopes)
-    reads = frozenset({"pending"})
-    with begin(
-        svc, caller.openid, limit, fail_open=False, wait_s=SPEND_WAIT_S, reads=reads
-    ) as step:
-        pending = step.pending  # read under the lock
+    who = per_caller(caller, device)
+    if credential.account is not None:
+        who[Scope.ACCOUNT] = account_key(svc.openid_hash_key, credential.account)
+    hits = svc.limiter.hits(Route.BIND, who, fail_open=False)
+    with svc.store.lock(caller.openid, hits, wait_s=SPEND_WAIT_S, read=(PendingBind,)) as user:
+        pending = user.get(PendingBind)  # read under the lock
         if pending is None:
             raise NoPendingBind()
         try:
-            answer = svc.idaas.bind(route, body, pending.state_token, device)
+            answer = svc.idaas.bind(credential, pending.state_token, device)
         except IdaasError as exc:
-            audit.info("bind failed", extra={"route": route, "error_code": exc.code})
+            audit.info("bind failed", extra={"route": credential.route, "error_code": exc.code})
             if exc.suffix in STATE_TOKEN_GONE:
-                step.delete_pending(pending.state_token)
-                step.commit()
+                user.delete_pending(pending)
+                user.commit()
                 raise NoPendingBind() from None
             raise  # wrong password, locked, ...: the pending bind stays for a retry
-        outcome = _settle(svc, step, caller, answer, spent_pending=True)
-        audit.info("bind answered", extra={"route": route, "status": outcome["status"]})
-        return outcome
-
-
-def _settle(
-    svc: Services, step: Step, caller: Caller, answer: dict[str, Any], *, spent_pending: bool
-) -> dict[str, Any]:
-    """Store what the IDaaS handed us (the step's commit) and trim the answer.
-
-    A session_token is cached (SUCCESS, or any status that brings one); a state_token is kept
-    as the pending step; each independently of the other. Nothing leaves but the trimmed answer,
-    and only once Redis kept what it must (fail closed).
-    """
-    status = answer.get("status")
-    state_token = answer.get("state_token")
-    if not status or (status in BIND_STATUSES and not state_token):
-        raise bad_response()  # a bind flow without its state token is unusable
-    outcome: dict[str, Any] = {"status": status}
-    subject = None
-    if status == "SUCCESS" or answer.get("session_token"):
-        subject = _cache_session(svc, step, caller, answer, status, outcome)
-    if state_token:
-        step.save_pending(PendingBind(state_token, status))
-    elif spent_pending and "expire" not in outcome:
-        step.delete_pending()  # a 200 without a new step spent the old one
-    step.commit()
-    if step.previous_subject is not None and subject is not None:
-        if step.previous_subject != subject:
-            # One WeChat account, now another IDaaS user: legitimate after a re-bind, or a code
-            # of someone else's replayed under this caller's handle. Worth a look, never silent.
-            audit.warning("IDaaS subject changed for this WeChat account", extra={"status": status})
-    if status in BIND_STATUSES:
-        outcome["flows"] = answer["flows"]
-    LOGIN_OUTCOMES.labels(status if status in KNOWN_STATUSES else "OTHER").inc()
-    note_outcome(status)
+        outcome = settle(svc, user, caller, answer, spent=pending)
+    audit.info("bind answered", extra={"route": credential.route, "status": outcome.status})
     return outcome
 
 
-def _cache_session(
+def settle(
     svc: Services,
-    step: Step,
+    user: UserState,
     caller: Caller,
-    answer: dict[str, Any],
-    status: str,
-    outcome: dict[str, Any],
-) -> str | None:
-    """Verify the id_token (required on SUCCESS), then queue the session for the commit.
+    answer: IdaasAnswer,
+    *,
+    spent: PendingBind | None = None,
+) -> Outcome:
+    """Keep what the IDaaS handed over (one commit) and answer it trimmed.
 
-    :returns: the id_token's subject.
+    A session_token is cached (SUCCESS, or any status that brings one); a state_token is kept
+    as the pending step; each independently of the other. ``spent``: the pending bind this
+    answer spent, dropped unless a new step replaces it. Nothing is answered until Redis kept
+    what it must (fail closed).
     """
-    token, expire, id_token = (
-        answer.get("session_token"),
-        answer.get("expire"),
-        answer.get("id_token"),
-    )
-    if not (token and expire) or (status == "SUCCESS" and not id_token):
+    status = answer.status
+    if not status or (status in BIND_STATUSES and not answer.state_token):
+        raise bad_response()  # a bind flow without its state token is unusable
+    verified = _verified_session(svc, caller, answer)
+    session = verified[0] if verified else None
+    if verified is not None:
+        user.save_session(*verified)
+    if answer.state_token:
+        user.save_pending(PendingBind(answer.state_token, status))
+    elif spent is not None and session is None:
+        user.delete_pending(spent)  # a 200 without a new step spent the old one
+    user.commit()
+    _warn_on_new_subject(user.replaced, session)
+    LOGIN_OUTCOMES.labels(status if status in KNOWN_STATUSES else "OTHER").inc()
+    note_outcome(status)
+    if session is not None:
+        return Outcome(status, expire=answer.expire, id_token=answer.id_token)
+    return Outcome(status, flows=answer.flows if status in BIND_STATUSES else None)
+
+
+def _verified_session(
+    svc: Services, caller: Caller, answer: IdaasAnswer
+) -> tuple[CachedSession, int] | None:
+    """The session to cache and its TTL, its id_token verified first (required on SUCCESS);
+    None when the answer brings none."""
+    token, expire, id_token = answer.session_token, answer.expire, answer.id_token
+    if answer.status != "SUCCESS" and not token:
+        return None
+    if not (token and expire) or (answer.status == "SUCCESS" and not id_token):
         raise bad_response()
     subject = svc.verifier.verify(id_token).subject if id_token else None  # before storing
-    step.save_session(CachedSession(token, now() + expire, caller.unionid, subject), expire)
-    outcome["expire"] = expire
-    if id_token:
-        outcome["id_token"] = id_token
-    return subject
+    return CachedSession(token, now() + expire, caller.unionid, subject), expire
+
+
+def _warn_on_new_subject(replaced: CachedSession | None, session: CachedSession | None) -> None:
+    """One WeChat account, now another IDaaS user: legitimate after a re-bind, or a code of
+    someone else's replayed under this caller's handle. Worth a look, never silent."""
+    before = replaced.id_token_sub if replaced else None
+    after = session.id_token_sub if session else None
+    if before is not None and after is not None and before != after:
+        audit.warning("IDaaS subject changed for this WeChat account")

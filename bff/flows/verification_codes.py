@@ -18,20 +18,17 @@ reaches the IDaaS. Destinations appear in logs only masked.
 
 from __future__ import annotations
 
-import logging
 import re
-from typing import Any
 
+from bff.credentials import CodeRequest
 from bff.errors import BadRequest, IdaasError, NoPendingBind
-from bff.flows.common import BIND_STATUSES
-from bff.models import Caller, Device
+from bff.flows.common import audit, client_ip
+from bff.limits import Scope
+from bff.models import BIND_STATUSES, Caller, Device
 from bff.observability import note_outcome
-from bff.ratelimit import counters, destination_key, enforce
+from bff.ratelimit import Route, destination_key
 from bff.services import Services
 
-audit = logging.getLogger("bff.audit")
-
-ROUTE = "verification_codes"  # the rate limiter's name for this endpoint
 _MOBILE = re.compile(r"^(\+[0-9]{1,4}-)([0-9]+)$")
 
 
@@ -53,14 +50,8 @@ def mask_destination(to: str) -> str:
     return "***"
 
 
-def _count(svc: Services, scopes: list[tuple[str, str]]) -> None:
-    """Count against RATE_LIMIT_CODES; fails CLOSED (no Redis, no code sent)."""
-    found = counters(ROUTE, scopes, svc.settings.rate_limit_codes)
-    enforce(ROUTE, found, svc.store.count(found), fail_open=False)
-
-
 def send_verification_code(
-    svc: Services, caller: Caller, body: dict[str, Any], device: Device
+    svc: Services, caller: Caller, request: CodeRequest, device: Device
 ) -> None:
     """Verify the slider and send the code (one IDaaS round trip each); answers nothing.
 
@@ -69,29 +60,29 @@ def send_verification_code(
     :raises SessionStoreUnavailable: Redis is down (fail closed: nothing sent).
     :raises IdaasError: the IDaaS refused the slider (``CAPTCHA.0002``) or the send.
     """
-    channel, to, purpose = body["channel"], body["to"], body["purpose"]
     pending = svc.store.load_pending(caller.openid)  # fail closed too: 503 without Redis
     if pending is None or pending.status not in BIND_STATUSES:
         raise NoPendingBind()  # e.g. an MFA step: no bind to finish, no code to pay for
-    if purpose == "register" and pending.status != "USER_REGISTER":
+    if request.purpose == "register" and pending.status != "USER_REGISTER":
         # Only USER_REGISTER offers "create an account": a register code would be paid for and
         # then refused by the IDaaS. Not counted, nothing sent.
         raise BadRequest(
             message="this sign-in offers no registration; use purpose bind",
             errors={"purpose": [f"not offered while the pending step is {pending.status}"]},
         )
-    caller_scopes = [("openid", caller.openid), ("ip", device.ip or "unknown")]
-    _count(svc, caller_scopes)
-    where = {"channel": channel, "purpose": purpose, "to": mask_destination(to)}
-    captcha = body["captcha"]
+    # Fails CLOSED: no Redis to count it, no code sent.
+    who = {Scope.OPENID: caller.openid, Scope.IP: client_ip(device)}
+    svc.limiter.hit(Route.CODES, who, fail_open=False)
+    to = request.to
+    where = {"channel": request.channel, "purpose": request.purpose, "to": mask_destination(to)}
     try:
         captcha_token = svc.idaas.verify_captcha(
-            captcha["token"], captcha["point_json"], to, device
+            request.captcha.token, request.captcha.point_json, to, device
         )
         # The destination is counted only once the slider is solved: nobody can spend a
         # victim's per-number budget (and lock them out) without solving sliders.
-        _count(svc, [("destination", destination_key(to))])
-        svc.idaas.send_code(channel, purpose, to, captcha_token, device)
+        svc.limiter.hit(Route.CODES, {Scope.DESTINATION: destination_key(to)}, fail_open=False)
+        svc.idaas.send_code(request.channel, request.purpose, to, captcha_token, device)
     except IdaasError as exc:
         audit.info("verification code refused", extra={**where, "error_code": exc.code})
         raise

@@ -16,7 +16,7 @@ import redis
 from redis.exceptions import RedisClusterException
 
 from bff.errors import SessionStoreUnavailable
-from bff.models import CachedSession, PendingBind, WechatIdentity
+from bff.models import CachedSession, HandleIndex, PendingBind, WechatIdentity
 from bff.observability import SESSION_STORE_ERRORS
 
 log = logging.getLogger("bff.store")
@@ -52,7 +52,7 @@ class Keys:
         return self.key("lock", openid)
 
     def counter(self, name: str) -> str:
-        """A rate-limit counter (``bff.ratelimit.Counter.name``)."""
+        """A rate-limit counter (``bff.limits.Counter.name``: its route, scope, rate, window)."""
         return self.key("rl", name)
 
 
@@ -126,8 +126,6 @@ def decode_handle(raw: Any) -> WechatIdentity | None:
     return WechatIdentity(value["openid"], unionid if isinstance(unionid, str) else None)
 
 
-def previous_subject(raw: Any) -> str | None:
-    """The ``id_token_sub`` of a session a ``SET ... GET`` replaced."""
-    value = _object(raw, "session")
-    sub = value.get("id_token_sub") if value else None
-    return sub if isinstance(sub, str) else None
+def decode_index(raw: Any) -> HandleIndex:
+    """The members of a handle index (a sorted set; none when it is absent)."""
+    return HandleIndex(tuple(raw or ()))

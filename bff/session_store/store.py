@@ -1,8 +1,8 @@
-"""SessionStore: sessions, pending binds, handles and the per-openid lock, in Redis.
+"""SessionStore: sessions, pending binds, handles, rate-limit counters and the per-openid lock.
 
 Every call fails closed (``503 BFF.SESSION_STORE_UNAVAILABLE``): no SUCCESS is ever answered for
-a session that was not kept, and no caller is ever guessed. A flow's turn at one user's state is
-a :class:`~bff.session_store.step.Step` (:meth:`SessionStore.begin`).
+a session that was not kept, and no caller is ever guessed. What a request does with one user's
+keys under their lock goes through :meth:`SessionStore.lock` (:mod:`bff.session_store.lock`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bff.lazy import Lazy
-from bff.models import Counter, PendingBind, WechatIdentity
+from bff.limits import Hits
+from bff.models import CachedSession, PendingBind, WechatIdentity
 from bff.session_store.base import (
     Keys,
     RedisClient,
@@ -21,8 +22,10 @@ from bff.session_store.base import (
     decode_session,
     encode,
     fail_closed,
+    unavailable,
 )
-from bff.session_store.step import Step
+from bff.session_store.counting import Pipe, Windows
+from bff.session_store.lock import Readable, UserLock
 
 
 class SessionStore:
@@ -35,41 +38,78 @@ class SessionStore:
         *,
         state_ttl_s: int,
         handle_ttl_s: int,
+        lock_lease_s: float,
     ) -> None:
         self._client: Lazy[RedisClient] = Lazy(
             (lambda: client) if isinstance(client, RedisClient) else client
         )
         self._keys = Keys(prefix)
+        self._windows = Windows(self._keys)
         self._state_ttl_s = state_ttl_s
         self._handle_ttl_s = handle_ttl_s
+        self._lock_lease_s = lock_lease_s
 
     @property
     def _redis(self) -> RedisClient:
-        return self._client.get()  # created on first use (bff.lazy)
+        with fail_closed("connect"):
+            return self._client.get()  # created on first use: a cluster client connects then
 
-    def begin(
+    def lock(
         self,
         openid: str,
-        counters: Sequence[Counter] = (),
+        hits: Hits | None,
         *,
-        lease_s: float | None = None,
-        reads: frozenset[str] = frozenset(),
-    ) -> Step:
-        """Count ``counters``, take the openid's lock (with ``lease_s``) and read ``reads``
-        (``pending``, ``session``, ``handles``) in one round trip; use it as a context manager.
-        """
-        with fail_closed("begin"):
-            client = self._redis  # a cluster client connects when it is first built
-        step = Step(
-            client, self._keys, openid, lease_s=lease_s, reads=reads, state_ttl_s=self._state_ttl_s
+        wait_s: float,
+        read: Sequence[Readable] = (),
+    ) -> UserLock:
+        """The openid's lock, with ``hits`` counted and ``read`` read in the same round trip;
+        use it as a context manager (:mod:`bff.session_store.lock`). ``wait_s``: how long to
+        wait for it when another request of this user holds it."""
+        return UserLock(
+            self._redis,
+            self._keys,
+            self._windows,
+            openid,
+            hits=hits,
+            lease_s=self._lock_lease_s,
+            wait_s=wait_s,
+            read=read,
+            state_ttl_s=self._state_ttl_s,
         )
-        return step.open(counters)
 
-    def count(self, counters: Sequence[Counter]) -> list[tuple[int, int]] | None:
-        """Count ``counters`` alone (no lock, no read): one round trip."""
-        if not counters:
-            return []
-        return self.begin("", counters).counts
+    def count(self, hits: Hits) -> None:
+        """Count ``hits`` alone (no lock, no read) and judge them: one round trip."""
+        self._counted(hits, lambda pipe: None)
+
+    def session(self, openid: str, hits: Hits) -> CachedSession | None:
+        """Count ``hits`` and read ``openid``'s session, without the lock: one round trip."""
+        raw = self._counted(hits, lambda pipe: pipe.get(self._keys.session(openid)))
+        if isinstance(raw[0], Exception):
+            unavailable("session", raw[0])
+        return decode_session(raw[0])
+
+    def _counted(self, hits: Hits, queue: Callable[[Pipe], object]) -> list[Any]:
+        """Count ``hits``, and what ``queue`` adds, in one round trip; judge the counts.
+
+        One round trip more only when a counter this worker had seen was gone (its expiry,
+        given back). Redis unreachable fails closed, as the lock's round trip does; Redis
+        refusing to count (an ACL) leaves it to the limiter's policy. :returns: the answers of
+        what ``queue`` added.
+        """
+        with fail_closed("count"):
+            with self._redis.pipeline(transaction=False) as pipe:
+                queued = self._windows.queue(pipe, hits.counters)
+                queue(pipe)
+                results = pipe.execute(raise_on_error=False)
+            counts = self._windows.counts(queued, results[: queued.commands])
+            repairs = self._windows.repairs(queued, counts) if counts else []
+            if repairs:
+                with self._redis.pipeline(transaction=False) as pipe:
+                    for key, ends_at in repairs:
+                        pipe.execute_command("EXPIREAT", key, ends_at)
+                    pipe.execute()
+        hits.judge(counts)
+        return results[queued.commands :]
 
     def load_pending(self, openid: str) -> PendingBind | None:
         with fail_closed("load_pending"):
@@ -99,12 +139,6 @@ class SessionStore:
         with fail_closed("load_handle"):
             raw = self._redis.get(self._keys.handle(handle_sha256))
         return decode_handle(raw)
-
-    def ttl(self, kind: str, ident: str) -> int:
-        with fail_closed("ttl"):
-            # redis-py 8 types ttl() as int, older ones as "ResponseT": fine with either.
-            ttl: Any = self._redis.ttl(self._keys.key(kind, ident))
-            return int(ttl)
 
     def close(self) -> None:
         """Close the client's connections (tests and shutdown)."""

@@ -10,7 +10,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_dump,
+    post_load,
+    validate,
+    validates_schema,
+)
+
+from bff.credentials import CodeRequest, SliderAnswer
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # ASCII digits only: \d would take fullwidth or Arabic-Indic digits, one number spelled many ways.
@@ -129,6 +140,10 @@ class CaptchaAnswer(_Request):
     token = code_field(required=True)
     point_json = code_field(pattern=POINT_PATTERN, required=True)
 
+    @post_load
+    def _answer(self, data: dict[str, Any], **kwargs: Any) -> SliderAnswer:
+        return SliderAnswer(**data)
+
 
 class VerificationCodesRequest(_Request):
     openapi_extra = {
@@ -172,8 +187,20 @@ class VerificationCodesRequest(_Request):
             except ValidationError:
                 raise ValidationError("must be an email address for email", "to") from None
 
+    @post_load
+    def _request(self, data: dict[str, Any], **kwargs: Any) -> CodeRequest:
+        return CodeRequest(**data)
+
 
 # ----------------------------------------------------------------- mini-program responses
+
+
+class _Response(Schema):
+    """Dumps an answer's value (a flow's dataclass); fields it leaves None are left out."""
+
+    @post_dump
+    def _present(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return {name: value for name, value in data.items() if value is not None}
 
 
 class WechatSessionResponse(Schema):
@@ -185,7 +212,7 @@ class WechatSessionResponse(Schema):
     expires_in = fields.Integer(required=True)
 
 
-class LoginResponse(Schema):
+class LoginResponse(_Response):
     openapi_examples = {
         "success": {"status": "SUCCESS", "expire": 432000, "id_token": _ID_TOKEN},
         "social_bind": {"status": "SOCIAL_BIND", "flows": ["VERIFY_PHONE", "USERNAME_PASSWORD"]},
@@ -212,7 +239,7 @@ class SessionStatusResponse(Schema):
     expires_in = fields.Integer()
 
 
-class CaptchaResponse(Schema):
+class CaptchaResponse(_Response):
     openapi_examples = {
         "slider": {
             "token": "c2a9e0b6f1d84f7e",

@@ -10,8 +10,9 @@ import sys
 import pytest
 
 from bff import flows
+from bff.credentials import UsernamePassword
 from bff.errors import NoPendingBind
-from bff.models import Caller, Device
+from bff.models import Caller, Device, Outcome
 from bff.services import build_services
 from bff.settings import load_settings
 from tests.support.app import PASSWORD
@@ -41,17 +42,17 @@ def test_login_then_bind_outside_any_request(svc, idaas_sim, wechat_sim, redis, 
     caller = Caller("o_flows_" + secrets.token_hex(6), None, None)
     code = wechat_sim.issue_code(caller.openid)
     outcome = flows.login(svc, caller, code, DEVICE)
-    assert outcome == {"status": "SOCIAL_BIND", "flows": ["VERIFY_PHONE"]}
+    assert outcome == Outcome("SOCIAL_BIND", flows=("VERIFY_PHONE",))
     pending = json.loads(redis.get(f"{key_prefix}:pending:{caller.openid}"))
     assert pending["state_token"] == idaas_sim.state_tokens[-1]
 
-    body = {"user_name": "alice", "password": PASSWORD}
-    outcome = flows.bind(svc, caller, "username-password", body, DEVICE)
-    assert outcome["status"] == "SUCCESS" and outcome["id_token"] == idaas_sim.id_tokens[-1]
+    credential = UsernamePassword("alice", PASSWORD)
+    outcome = flows.bind(svc, caller, credential, DEVICE)
+    assert outcome.status == "SUCCESS" and outcome.id_token == idaas_sim.id_tokens[-1]
     cached = json.loads(redis.get(f"{key_prefix}:session:{caller.openid}"))
     assert cached["session_token"] == idaas_sim.session_tokens[-1]
     sent = [r for r in idaas_sim.requests if r.path.endswith("/username-password-bind")][-1]
     assert sent.headers["X-device-ip"] == "192.0.2.7"  # the Device given, no request needed
 
     with pytest.raises(NoPendingBind):  # the state token was spent
-        flows.bind(svc, caller, "username-password", body, DEVICE)
+        flows.bind(svc, caller, credential, DEVICE)

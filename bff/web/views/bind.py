@@ -6,14 +6,18 @@ Every bind and register route spends the pending state token through one flow
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from flask import Blueprint
 from marshmallow import Schema
 
 from bff import flows
+from bff.credentials import BindCredential, UsernamePassword, VerifiedContact, WechatPhone
 from bff.errors import NO_PENDING_BIND, RATE_LIMITED, VALIDATION
-from bff.models import Caller
+from bff.models import Caller, Captcha, Outcome
 from bff.services import Services
 from bff.web.identity import current_device, optional_device
 from bff.web.operations import AUTH, BODY, IDAAS, SIGN_IN, Api, View, require_caller
@@ -29,59 +33,69 @@ from bff.web.schemas import (
 bp = Blueprint("bind", __name__, url_prefix="/api/v1")
 api = Api(bp, "bind")
 
-# Our path, its body, the IDaaS route it spends the pending state token on, the summary.
-BIND_ROUTES: list[tuple[str, type[Schema], str, str]] = [
-    (
+
+@dataclass(frozen=True)
+class BindRoute:
+    """Our path, its body, the credential the body becomes, the summary."""
+
+    path: str
+    request: type[Schema]
+    credential: Callable[..., BindCredential]
+    summary: str
+
+
+BIND_ROUTES = (
+    BindRoute(
         "/bind/username-password",
         BindUsernamePasswordRequest,
-        "username-password",
+        UsernamePassword,
         "Bind the WeChat account to an IDaaS account with its username and password",
     ),
-    (
+    BindRoute(
         "/bind/wechat-phone",
         PhoneCodeRequest,
-        "wechat-phone",
+        WechatPhone,
         "Bind the WeChat account to the IDaaS account of the WeChat phone number",
     ),
-    (
+    BindRoute(
         "/bind/verification-code",
         VerificationBindRequest,
-        "verification-code",
+        VerifiedContact,
         "Bind the WeChat account to the IDaaS account of a code-verified mobile or e-mail",
     ),
-    (
+    BindRoute(
         "/register/wechat-phone",
         PhoneCodeRequest,
-        "register-wechat-phone",
+        partial(WechatPhone, create_account=True),
         "Bind the WeChat account to the WeChat phone number's account, creating it if needed",
     ),
-    (
+    BindRoute(
         "/register/verification-code",
         VerificationBindRequest,
-        "register-verification-code",
+        partial(VerifiedContact, create_account=True),
         "Bind the WeChat account to a code-verified mobile or e-mail, creating the account if new",
     ),
-]
+)
 
 
-def _bind_view(path: str, route: str) -> View:
-    def view(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
+def _bind_view(route: BindRoute) -> View:
+    def view(svc: Services, caller: Caller | None, body: Any) -> Outcome:
         device = current_device()
-        return flows.bind(svc, require_caller(caller), route, body, device)
+        return flows.bind(svc, require_caller(caller), route.credential(**body), device)
 
-    view.__name__ = path.strip("/").replace("/", "_").replace("-", "_")  # bind_wechat_phone
+    view.__name__ = route.path.strip("/").replace("/", "_").replace("-", "_")  # bind_wechat_phone
     return view
 
 
-for _path, _schema, _route, _summary in BIND_ROUTES:
+for _route in BIND_ROUTES:
     api.operation(
         "POST",
-        _path,
-        _summary,
-        request=_schema,
+        _route.path,
+        _route.summary,
+        request=_route.request,
         response=LoginResponse,
         errors=(*SIGN_IN, NO_PENDING_BIND),
-    )(_bind_view(_path, _route))
+    )(_bind_view(_route))
 
 
 @api.operation(
@@ -92,7 +106,7 @@ for _path, _schema, _route, _summary in BIND_ROUTES:
     errors=(*AUTH, VALIDATION, *IDAAS, RATE_LIMITED),
     device_required=False,
 )
-def captcha(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
+def captcha(svc: Services, caller: Caller | None, body: Any) -> Captcha:
     # Needs only auth: the device headers are forwarded when present and the IDaaS judges them
     # (a tenant that wants them answers its own 400 COMMON.1003, passed on).
     return flows.captcha(svc, require_caller(caller), optional_device())

@@ -8,7 +8,7 @@ from flask import Blueprint
 
 from bff import flows
 from bff.errors import RATE_LIMITED, REQUEST_IN_PROGRESS, SESSION_EXPIRED
-from bff.models import Caller
+from bff.models import Caller, RefreshedToken
 from bff.services import Services
 from bff.web.identity import current_device
 from bff.web.operations import AUTH, BODY, IDAAS, Api, require_caller
@@ -26,7 +26,7 @@ api = Api(bp, "session")
     response=RefreshResponse,
     errors=(*AUTH, *BODY, *IDAAS, RATE_LIMITED, REQUEST_IN_PROGRESS, SESSION_EXPIRED),
 )
-def refresh(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
+def refresh(svc: Services, caller: Caller | None, body: Any) -> RefreshedToken:
     return flows.refresh(svc, require_caller(caller), current_device())
 
 
@@ -38,7 +38,8 @@ def refresh(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
     errors=(*AUTH, RATE_LIMITED),
 )
 def session_status(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
-    return flows.session_status(svc, require_caller(caller))
+    remaining = flows.session_status(svc, require_caller(caller))
+    return {"active": False} if remaining is None else {"active": True, "expires_in": remaining}
 
 
 @api.operation(

@@ -11,7 +11,7 @@ from flask import Blueprint
 
 from bff import flows
 from bff.errors import RATE_LIMITED, SESSION_STORE_UNAVAILABLE, WECHAT_CODE_INVALID
-from bff.models import Caller
+from bff.models import Caller, Outcome, WechatSession
 from bff.services import Services
 from bff.web.identity import client_ip, current_device
 from bff.web.operations import BODY, SIGN_IN, UPSTREAM, Api, require_caller
@@ -38,7 +38,7 @@ api = Api(bp, "sign-in")
     errors=(*BODY, *UPSTREAM, WECHAT_CODE_INVALID, RATE_LIMITED, SESSION_STORE_UNAVAILABLE),
     identity_sources=("wechat",),  # 404 in gateway mode, whatever the body
 )
-def create_wechat_session(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
+def create_wechat_session(svc: Services, caller: Caller | None, body: Any) -> WechatSession:
     return flows.open_wechat_session(svc, body["wx_code"], client_ip())
 
 
@@ -50,7 +50,7 @@ def create_wechat_session(svc: Services, caller: Caller | None, body: Any) -> di
     response=LoginResponse,
     errors=SIGN_IN,
 )
-def login(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
+def login(svc: Services, caller: Caller | None, body: Any) -> Outcome:
     device = current_device()
     return flows.login(svc, require_caller(caller), body["code"], device)
 
@@ -63,6 +63,6 @@ def login(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
     response=LoginResponse,
     errors=SIGN_IN,
 )
-def login_phone(svc: Services, caller: Caller | None, body: Any) -> dict[str, Any]:
+def login_phone(svc: Services, caller: Caller | None, body: Any) -> Outcome:
     device = current_device()
     return flows.login_with_phone(svc, require_caller(caller), body["phone_code"], device)
