@@ -8,6 +8,7 @@
 //    `lib` of tsconfig.json catches Promise.prototype.finally and friends);
 //  - no dependencies: the only require() calls are of the module's own files (relative, `.js`
 //    named, no cycle), none in package.json, and the package ships every one of those files;
+//  - small pieces: no file longer than 300 lines, no function longer than 50.
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
@@ -189,6 +190,29 @@ test('no runtime dependencies; the package ships the module and its declarations
   const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8'));
   assert.deepEqual(lock.packages[''].devDependencies, pkg.devDependencies, 'package-lock.json is current');
   assert.equal(require('../bff-client').VERSION, pkg.version);
+});
+
+test('no file longer than 300 lines, no function longer than 50', () => {
+  tsPackage();
+  const ts = require('typescript');
+  const long = [];
+  for (const file of MODULES) {
+    const source = parse(ts, file);
+    const lineOf = (pos) => source.getLineAndCharacterOfPosition(pos).line + 1;
+    const lines = lineOf(source.getEnd());
+    if (lines > 300) long.push(`${rel(file)}: ${lines} lines`);
+    const visit = (node) => {
+      if (ts.isFunctionLike(node) && node.body) {
+        const start = lineOf(node.getStart(source));
+        const span = lineOf(node.getEnd()) - start + 1;
+        const name = node.name ? node.name.getText(source) : '(anonymous)';
+        if (span > 50) long.push(`${rel(file)} line ${start}: ${name}, ${span} lines`);
+      }
+      ts.forEachChild(node, visit);
+    };
+    visit(source);
+  }
+  assert.deepEqual(long, []);
 });
 
 test('compiled to ES5 (what "Enhanced compile" does to it), the module still works', async () => {
