@@ -2,10 +2,11 @@
 //
 // Two kinds of types live here:
 //  - wire types, named exactly like the schemas of bff's `GET /openapi.json` (`LoginResponse`,
-//    `VerificationCodesRequest`, ...). test/types.test.js checks every field of every schema a
+//    `VerificationCodesRequest`, ...). test/contract.test.js checks every field of every schema a
 //    mini-program route uses against this file, so these cannot drift from the service;
-//  - the client's own surface (options, methods, the error), which bff-client.js is type-checked
-//    against with `tsc --noEmit` (checkJs), together with Tencent's miniprogram-api-typings.
+//  - the client's own surface (options, methods, the error), which bff-client.js and its parts
+//    (bff-client/*.js) are type-checked against with `tsc --noEmit` (checkJs), together with
+//    Tencent's miniprogram-api-typings.
 //
 // No dependency: the shapes of wx.request, wx.login and the storage calls are declared here
 // structurally (test/types/wx-compat.ts proves Tencent's own `wx` fits them).

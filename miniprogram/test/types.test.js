@@ -1,12 +1,14 @@
 'use strict';
-// The shipped module, statically:
-//  - `tsc --noEmit` (tsconfig.json): bff-client.js type-checked (checkJs, strict) against its own
+// The shipped module (bff-client.js and its parts in bff-client/), statically:
+//  - `tsc --noEmit` (tsconfig.json): every file type-checked (checkJs, strict) against the
 //    declarations and Tencent's miniprogram-api-typings (every use of `wx`), plus
 //    test/types/wx-compat.ts (Tencent's wx.request / wx.login / storage fit the options);
 //  - ES2017 syntax only (mini program base libraries without "Enhanced compile"): no `?.`, `??`,
 //    object spread/rest, class fields, optional catch binding, ...; ES2017 library only (the
 //    `lib` of tsconfig.json catches Promise.prototype.finally and friends);
-//  - no dependencies: no require() in the module, none in package.json.
+//  - no dependencies: the only require() calls are of the module's own files (relative, `.js`
+//    named, no cycle), none in package.json, and the package ships every one of those files;
+//  - small pieces: no file longer than 300 lines, no function longer than 50.
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
@@ -15,6 +17,37 @@ const path = require('node:path');
 
 const ROOT = path.join(__dirname, '..');
 const MODULE = path.join(ROOT, 'bff-client.js');
+const PARTS = path.join(ROOT, 'bff-client');
+/** Every file of the module: the entry, then its parts. */
+const MODULES = [
+  MODULE,
+  ...fs
+    .readdirSync(PARTS)
+    .filter((name) => name.endsWith('.js'))
+    .sort()
+    .map((name) => path.join(PARTS, name)),
+];
+const rel = (file) => path.relative(ROOT, file);
+
+/** The parsed source of `file` (typescript's AST). */
+function parse(ts, file) {
+  const text = fs.readFileSync(file, 'utf8');
+  return ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.JS);
+}
+
+/** The require() calls of `source`: { text, target } (target: the string literal, or null). */
+function requiresOf(ts, source) {
+  const found = [];
+  const visit = (node) => {
+    if (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'require') {
+      const arg = node.arguments.length === 1 ? node.arguments[0] : null;
+      found.push({ text: node.getText(source), target: arg && ts.isStringLiteral(arg) ? arg.text : null });
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return found;
+}
 
 function tsPackage() {
   try {
@@ -44,12 +77,19 @@ test(
 test('ES2017 syntax only', () => {
   tsPackage();
   const ts = require('typescript');
-  const text = fs.readFileSync(MODULE, 'utf8');
-  const source = ts.createSourceFile(MODULE, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.JS);
+  assert.ok(MODULES.length > 1, 'the parts are found');
+  const found = [];
+  for (const file of MODULES) found.push(...es2017Violations(ts, file));
+  assert.deepEqual(found, []);
+});
+
+/** What in `file` is later than ES2017: ["<file> line N: what"]. */
+function es2017Violations(ts, file) {
+  const source = parse(ts, file);
   const found = [];
   const flag = (node, what) => {
     const { line } = source.getLineAndCharacterOfPosition(node.getStart(source));
-    found.push(`line ${line + 1}: ${what}`);
+    found.push(`${rel(file)} line ${line + 1}: ${what}`);
   };
   const K = ts.SyntaxKind;
   const visit = (node) => {
@@ -94,33 +134,56 @@ test('ES2017 syntax only', () => {
     ts.forEachChild(node, visit);
   };
   visit(source);
-  assert.deepEqual(found, []);
-});
+  return found;
+}
+
+/** file → the module files it requires; throws when a require() is anything else. */
+function requireGraph(ts) {
+  const edges = new Map();
+  const problems = [];
+  for (const file of MODULES) {
+    const targets = [];
+    for (const { text, target } of requiresOf(ts, parse(ts, file))) {
+      const resolved = target && /^\.\.?\//.test(target) ? path.resolve(path.dirname(file), target) : null;
+      if (!resolved || !target.endsWith('.js') || !MODULES.includes(resolved)) {
+        problems.push(`${rel(file)}: ${text} is not one of the module's own files`);
+      } else {
+        targets.push(resolved);
+      }
+    }
+    edges.set(file, targets);
+  }
+  assert.deepEqual(problems, [], 'the module requires nothing but its own files');
+  return edges;
+}
 
 test('no runtime dependencies; the package ships the module and its declarations', () => {
   tsPackage();
   const ts = require('typescript');
-  const source = ts.createSourceFile(
-    MODULE,
-    fs.readFileSync(MODULE, 'utf8'),
-    ts.ScriptTarget.Latest,
-    true,
-    ts.ScriptKind.JS,
-  );
-  const requires = [];
-  const visit = (node) => {
-    if (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'require') {
-      requires.push(node.getText(source));
-    }
-    ts.forEachChild(node, visit);
+  // Every require() names one of the module's own files, relative and with `.js` (WeChat's
+  // require and Node's then agree without any lookup); every part is reached from the entry;
+  // no cycle between the parts.
+  const edges = requireGraph(ts);
+  const reached = new Set();
+  const onPath = [];
+  const walk = (file) => {
+    assert.ok(!onPath.includes(file), `a require cycle: ${[...onPath, file].map(rel).join(' -> ')}`);
+    if (reached.has(file)) return;
+    reached.add(file);
+    onPath.push(file);
+    for (const next of edges.get(file)) walk(next);
+    onPath.pop();
   };
-  visit(source);
-  assert.deepEqual(requires, [], 'bff-client.js requires nothing');
+  walk(MODULE);
+  assert.deepEqual(MODULES.filter((f) => !reached.has(f)).map(rel), [], 'every part is required');
   const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
   assert.equal(pkg.dependencies, undefined);
   assert.equal(pkg.main, 'bff-client.js');
   assert.equal(pkg.types, 'bff-client.d.ts');
-  assert.deepEqual(pkg.files, ['bff-client.js', 'bff-client.d.ts']);
+  assert.deepEqual(pkg.files, ['bff-client.js', 'bff-client/', 'bff-client.d.ts']);
+  const shipped = (file) =>
+    pkg.files.some((f) => (f.endsWith('/') ? rel(file).startsWith(f) : rel(file) === f));
+  assert.deepEqual(MODULES.filter((f) => !shipped(f)).map(rel), [], 'the package ships every file');
   for (const [name, version] of Object.entries(pkg.devDependencies)) {
     assert.match(version, /^\d+\.\d+\.\d+$/, `${name} is pinned to an exact version`);
   }
@@ -129,18 +192,44 @@ test('no runtime dependencies; the package ships the module and its declarations
   assert.equal(require('../bff-client').VERSION, pkg.version);
 });
 
+test('no file longer than 300 lines, no function longer than 50', () => {
+  tsPackage();
+  const ts = require('typescript');
+  const long = [];
+  for (const file of MODULES) {
+    const source = parse(ts, file);
+    const lineOf = (pos) => source.getLineAndCharacterOfPosition(pos).line + 1;
+    const lines = lineOf(source.getEnd());
+    if (lines > 300) long.push(`${rel(file)}: ${lines} lines`);
+    const visit = (node) => {
+      if (ts.isFunctionLike(node) && node.body) {
+        const start = lineOf(node.getStart(source));
+        const span = lineOf(node.getEnd()) - start + 1;
+        const name = node.name ? node.name.getText(source) : '(anonymous)';
+        if (span > 50) long.push(`${rel(file)} line ${start}: ${name}, ${span} lines`);
+      }
+      ts.forEachChild(node, visit);
+    };
+    visit(source);
+  }
+  assert.deepEqual(long, []);
+});
+
 test('compiled to ES5 (what "Enhanced compile" does to it), the module still works', async () => {
   tsPackage();
   const ts = require('typescript');
   const os = require('node:os');
   const { createFakeWx } = require('./support/fake-wx');
-  const es5 = ts.transpileModule(fs.readFileSync(MODULE, 'utf8'), {
-    compilerOptions: { target: ts.ScriptTarget.ES5, module: ts.ModuleKind.CommonJS, lib: ['es2017'] },
-  }).outputText;
-  assert.doesNotMatch(es5, /^\s*class /m, 'really ES5');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bff-client-es5-'));
   try {
-    fs.writeFileSync(path.join(dir, 'bff-client.js'), es5);
+    for (const file of MODULES) {
+      const es5 = ts.transpileModule(fs.readFileSync(file, 'utf8'), {
+        compilerOptions: { target: ts.ScriptTarget.ES5, module: ts.ModuleKind.CommonJS, lib: ['es2017'] },
+      }).outputText;
+      assert.doesNotMatch(es5, /^\s*class /m, `${rel(file)}: really ES5`);
+      fs.mkdirSync(path.dirname(path.join(dir, rel(file))), { recursive: true });
+      fs.writeFileSync(path.join(dir, rel(file)), es5);
+    }
     const mod = require(path.join(dir, 'bff-client.js'));
     const fake = createFakeWx();
     const bff = mod.createBffClient({ baseUrl: 'https://bff.example.com', wx: fake.wx });

@@ -1,0 +1,40 @@
+/**
+ * context.js: the state of one client, in one object that every part is handed explicitly:
+ * its Config, and what changes while it runs.
+ */
+'use strict';
+
+const { resolveOptions } = require('./options.js');
+
+/**
+ * @typedef {import('./options.js').Config} Config
+ * @typedef {import('../bff-client').RefreshResponse} RefreshResponseT
+ * @typedef {{
+ *   config: Config,
+ *   device: { [name: string]: string } | null,
+ *   handleFlight: import('./single-flight.js').Slot<string>,
+ *   refreshFlight: import('./single-flight.js').Slot<RefreshResponseT>,
+ *   idToken: string | null,
+ *   idTokenDueAt: number,
+ *   epoch: number,
+ * }} Context
+ *  - device: the device headers, read on first use;
+ *  - handleFlight: the wechat/session call in flight; refreshFlight: the refresh in flight;
+ *  - idToken (memory only, never storage) and idTokenDueAt (device clock, ms: refresh from then on);
+ *  - epoch: bumped by logout: answers to calls started before it are not kept.
+ */
+
+/** @param {import('../bff-client').BffClientOptions} options @returns {Context} */
+function createContext(options) {
+  return {
+    config: resolveOptions(options),
+    device: null,
+    handleFlight: { promise: null },
+    refreshFlight: { promise: null },
+    idToken: null,
+    idTokenDueAt: 0,
+    epoch: 0,
+  };
+}
+
+module.exports = { createContext };

@@ -1,0 +1,77 @@
+/**
+ * handle.js: the handle, bff's opaque credential for this WeChat user. Obtained on first use
+ * (wx.login → POST /wechat/session), kept in wx storage and nowhere else, renewed after a 401;
+ * one wechat/session call at a time, whoever asks.
+ */
+'use strict';
+
+const { clientError, isCode } = require('./errors.js');
+const { asRecord } = require('./wire.js');
+const { ROUTES } = require('./routes.js');
+const { readStored, writeStored, removeStored } = require('./storage.js');
+const { singleFlight } = require('./single-flight.js');
+const { sendWithRetries } = require('./retry.js');
+const { wxLoginCode } = require('./wx-login.js');
+
+/** @typedef {import('./context.js').Context} Context */
+
+/**
+ * wx.login → POST /wechat/session; a refused code (used, expired) gets one fresh try.
+ * @param {Context} ctx
+ */
+async function openWechatSession(ctx) {
+  const makeBody = async () => ({ wx_code: await wxLoginCode(ctx.config.login) });
+  for (let codeRetried = false; ; codeRetried = true) {
+    try {
+      const answer = asRecord(await sendWithRetries(ctx, ROUTES.wechatSession, makeBody, null));
+      const handle = answer && answer.handle;
+      if (typeof handle !== 'string' || !handle) {
+        throw clientError('CLIENT.BAD_RESPONSE', 'wechat/session answered no handle');
+      }
+      return handle;
+    } catch (err) {
+      if (codeRetried || !isCode(err, 'BFF.WECHAT_CODE_INVALID')) throw err;
+    }
+  }
+}
+
+/** One wechat/session call at a time, whoever asks; the handle goes to storage only. @param {Context} ctx */
+function obtainHandle(ctx) {
+  const { storage, keys } = ctx.config;
+  return singleFlight(
+    ctx.handleFlight,
+    () => openWechatSession(ctx),
+    (handle) => {
+      writeStored(storage, keys.handle, handle);
+      return handle;
+    },
+  );
+}
+
+/** The stored handle, or a new one. @param {Context} ctx @returns {Promise<string>} */
+function ensureHandle(ctx) {
+  if (ctx.handleFlight.promise) return ctx.handleFlight.promise;
+  const stored = readStored(ctx.config.storage, ctx.config.keys.handle);
+  return stored ? Promise.resolve(stored) : obtainHandle(ctx);
+}
+
+/**
+ * After a 401 with `stale`: a new handle, unless another call already got one.
+ * @param {Context} ctx
+ * @param {string} stale
+ */
+function renewHandle(ctx, stale) {
+  if (ctx.handleFlight.promise) return ctx.handleFlight.promise;
+  const { storage, keys } = ctx.config;
+  const stored = readStored(storage, keys.handle);
+  if (stored && stored !== stale) return Promise.resolve(stored);
+  removeStored(storage, keys.handle);
+  return obtainHandle(ctx);
+}
+
+/** Forget the stored handle (after logout). @param {Context} ctx */
+function dropHandle(ctx) {
+  removeStored(ctx.config.storage, ctx.config.keys.handle);
+}
+
+module.exports = { ensureHandle, renewHandle, dropHandle };
