@@ -1,8 +1,8 @@
 """bff: the login backend-for-frontend between a WeChat mini program and a Bamboocloud IDaaS.
 
 A request enters through :func:`create_app` (gunicorn: ``bff:create_app()``) into ``bff/web``,
-which calls the flows in ``bff/flows.py``; they use the clients (``bff/clients``), the session
-store and the rate limiter wired together in ``bff/services.py``. README's "Layout" has the map.
+which calls the flows in ``bff/flows/``; they use the limiter, the session store and the clients
+(``bff/clients``) wired together in ``bff/services.py``. README's "Layout" has the map.
 """
 
 from __future__ import annotations

@@ -18,24 +18,22 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bff import flows
 from bff.errors import BffError, SettingsError
+from bff.models import WECHAT_ID
 from bff.observability import hash_openid
 from bff.services import Services, build_services
 from bff.settings import Settings, load_settings
 
-# What the service accepts as an openid (a handle's, or the gateway's header).
-_OPENID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 EXIT_CONFIG, EXIT_FAILED = 1, 3  # and 2: a usage error (argparse)
 
 
 def _openid(value: str) -> str:
-    if not _OPENID.match(value):
+    if not WECHAT_ID.match(value):  # what the service accepts as an openid
         raise argparse.ArgumentTypeError("not an openid (1-128 of A-Z a-z 0-9 _ -)")
     return value
 

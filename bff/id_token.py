@@ -1,16 +1,13 @@
 """id_token verification: RS256 against the IDaaS JWKS, cached, refetched on an unknown kid.
 
-PyJWT parses the key set (``PyJWKSet``) and checks the signature (its ``RSAAlgorithm``, over
-``cryptography``); the token is split and read here once, and its claims checked here:
-``jwt.decode`` would decode it again after the header was read to pick the key, and check every
-character of it in pure Python first (65 µs a token against 29 µs, measured). Refetches of the
-key set are rate-limited (at most one a minute).
+PyJWT does the work through its public API: ``PyJWKSet`` parses the key set,
+``get_unverified_header`` names the key, and ``jwt.decode`` checks the signature with that key
+(RS256 only), ``exp`` (required), ``nbf`` and ``iat`` with a minute's leeway, the issuer (the
+whole string) and the audience. Refetches of the key set are rate-limited (at most one a minute).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 import threading
@@ -20,7 +17,6 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from jwt.algorithms import RSAAlgorithm
 
 from bff.errors import bad_response
 from bff.models import IdToken
@@ -48,58 +44,9 @@ def _subject(claims: dict[str, Any]) -> str | None:
 
 def _exp(claims: dict[str, Any]) -> int:
     exp = claims.get("exp")
-    if not isinstance(exp, int | float):
+    if isinstance(exp, bool) or not isinstance(exp, int | float):
         raise bad_response()
     return int(exp)
-
-
-_RS256 = RSAAlgorithm(RSAAlgorithm.SHA256)
-
-
-def _segment(text: str) -> bytes:
-    """One base64url segment, strictly (no character outside the alphabet)."""
-    try:
-        return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
-    except (ValueError, binascii.Error) as exc:
-        raise jwt.DecodeError("malformed segment") from exc
-
-
-def _object(text: str) -> dict[str, Any]:
-    """A segment holding a JSON object (the header, the claims)."""
-    try:
-        value = json.loads(_segment(text))
-    except ValueError as exc:
-        raise jwt.DecodeError("segment is not JSON") from exc
-    if not isinstance(value, dict):
-        raise jwt.DecodeError("segment is not a JSON object")
-    return value
-
-
-def _parts(token: str) -> tuple[str, str, str]:
-    parts = token.split(".")
-    if len(parts) != 3 or not token.isascii():
-        raise jwt.DecodeError("not a JWS compact serialisation")
-    return parts[0], parts[1], parts[2]
-
-
-def _number(claims: dict[str, Any], name: str) -> float | None:
-    value = claims.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise jwt.DecodeError(f"{name} is not a number")
-    return float(value)
-
-
-def _check_times(claims: dict[str, Any], now: float) -> None:
-    """``exp`` (required), ``nbf`` and ``iat``, each with :data:`LEEWAY_S`."""
-    exp, nbf, iat = (_number(claims, n) for n in ("exp", "nbf", "iat"))
-    if exp is None:
-        raise jwt.MissingRequiredClaimError("exp")
-    if now > exp + LEEWAY_S:
-        raise jwt.ExpiredSignatureError("expired")
-    if (nbf is not None and now < nbf - LEEWAY_S) or (iat is not None and now < iat - LEEWAY_S):
-        raise jwt.ImmatureSignatureError("not yet valid")
 
 
 class IdTokenVerifier:
@@ -126,10 +73,10 @@ class IdTokenVerifier:
     def verify(self, token: str) -> IdToken:
         """:raises UpstreamError: 502 when the token is malformed, forged, expired or not ours."""
         try:
-            if not self._enabled:
-                claims = _object(_parts(token)[1])  # IDAAS_VERIFY_ID_TOKEN=false: read only
-            else:
+            if self._enabled:
                 claims = self._decode(token)
+            else:  # IDAAS_VERIFY_ID_TOKEN=false: read only
+                claims = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError as exc:
             log.warning("id_token rejected", extra={"reason": type(exc).__name__})
             raise bad_response() from None
@@ -137,25 +84,21 @@ class IdTokenVerifier:
 
     def _decode(self, token: str) -> dict[str, Any]:
         """The claims of a token signed RS256 by a key of the set, for us, from our IDaaS."""
-        head, body, signature = _parts(token)
-        header = _object(head)
-        if header.get("alg") != "RS256":  # never "none", never HS256 keyed with a public key
-            raise jwt.InvalidAlgorithmError("not RS256")
+        header = jwt.get_unverified_header(token)
         if "crit" in header:  # no critical extension is understood here
             raise jwt.InvalidTokenError("critical header parameter")
         key = self._key(str(header.get("kid", "")))
         if not isinstance(key.key, RSAPublicKey):  # a kid of another key type
             raise jwt.InvalidKeyError("not an RSA public key")
-        if not _RS256.verify(f"{head}.{body}".encode("ascii"), key.key, _segment(signature)):
-            raise jwt.InvalidSignatureError("signature")
-        claims = _object(body)  # signed: now it may be believed
-        _check_times(claims, time.time())
-        if claims.get("iss") != self._issuer:  # the whole string, never a part of it
-            raise jwt.InvalidIssuerError("issuer")
-        audience = claims.get("aud")
-        audiences = audience if isinstance(audience, list) else [audience]
-        if self._audience not in [a for a in audiences if isinstance(a, str)]:
-            raise jwt.InvalidAudienceError("audience")
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key.key,
+            algorithms=["RS256"],  # never "none", never HS256 keyed with a public key
+            audience=self._audience,
+            issuer=self._issuer,
+            leeway=LEEWAY_S,
+            options={"require": ["exp", "iss", "aud"]},
+        )
         return claims
 
     def _key(self, kid: str) -> jwt.PyJWK:

@@ -7,7 +7,7 @@ round trips (counters, lock and reads; then writes and release).
 
 from __future__ import annotations
 
-from bff.session_store.lock import UserState
 from bff.session_store.store import SessionStore
+from bff.session_store.user import UserState
 
 __all__ = ["SessionStore", "UserState"]

@@ -129,3 +129,11 @@ def decode_handle(raw: Any) -> WechatIdentity | None:
 def decode_index(raw: Any) -> HandleIndex:
     """The members of a handle index (a sorted set; none when it is absent)."""
     return HandleIndex(tuple(raw or ()))
+
+
+def ok(result: Any, what: str) -> Any:
+    """A command's result from a pipeline run with ``raise_on_error=False``; a Redis error in it
+    fails the request closed."""
+    if isinstance(result, Exception):
+        unavailable(what, result)
+    return result

@@ -30,33 +30,20 @@ import secrets
 import time
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 from bff.errors import RequestInProgress
 from bff.limits import Hits
-from bff.models import CachedSession, HandleIndex, PendingBind
 from bff.observability import LOCK_LEASES_LOST
-from bff.session_store.base import (
-    STORE_ERRORS,
-    Keys,
-    RedisClient,
-    decode_index,
-    decode_pending,
-    decode_session,
-    encode,
-    fail_closed,
-    log,
-    unavailable,
-)
+from bff.session_store.base import STORE_ERRORS, Keys, RedisClient, fail_closed, log, ok
 from bff.session_store.counting import Pipe, Windows
+from bff.session_store.user import Command, Readable, UserState
 
 # Delete the lock only if it is still ours (its lease may have run out and another taken it).
 _RELEASE = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 )
 _LOCK_POLL_S = 0.05
-T = TypeVar("T", PendingBind, CachedSession, HandleIndex)
-Readable = type[PendingBind] | type[CachedSession] | type[HandleIndex]
 
 
 class UserLock:
@@ -79,6 +66,7 @@ class UserLock:
         self.cluster = not hasattr(client, "connection_pool")  # RedisCluster has node pools
         self._hits, self._lease_s, self._wait_s = hits, lease_s, wait_s
         self._user = UserState(self, keys, openid, tuple(read), state_ttl_s)
+        self.openid = openid
         self._token = secrets.token_hex(16)
         self._sent_at = 0.0  # when the SET NX that took the lock was sent (monotonic)
         self.held = False
@@ -118,7 +106,7 @@ class UserLock:
         if hits is not None:
             self.repairs = self._windows.repairs(queued, hits)
         rest = results[queued.commands :]
-        self.held = _ok(rest[0], "lock") is True
+        self.held = ok(rest[0], "lock") is True
         if self._hits is not None:
             self._hits.judge(hits)  # over a limit: 429 at once, whoever holds the lock
         if self.held:
@@ -130,13 +118,13 @@ class UserLock:
             with self._redis.pipeline(transaction=False) as pipe:
                 self._queue_lock(pipe)
                 results = pipe.execute(raise_on_error=False)
-        self.held = _ok(results[0], "lock") is True
+        self.held = ok(results[0], "lock") is True
         if self.held:
             self._have(results[1:])
 
     def _queue_lock(self, pipe: Pipe) -> None:
         self._sent_at = time.monotonic()
-        key, lease_ms = self._keys.lock(self._user.openid), int(self._lease_s * 1000)
+        key, lease_ms = self._keys.lock(self.openid), int(self._lease_s * 1000)
         pipe.execute_command("SET", key, self._token, "PX", lease_ms, "NX")
         if not self.cluster:
             self._user.queue_reads(pipe)
@@ -158,14 +146,12 @@ class UserLock:
 
     # ---------------------------------------------------------------- the second round trip
 
-    def execute(
-        self, sets: list[tuple[Any, ...]], deletes: list[str], *, release: bool
-    ) -> list[Any]:
+    def execute(self, sets: list[Command], deletes: list[str], *, release: bool) -> list[Any]:
         """One round trip: ``sets``; with ``release``, the counters' repairs and the release;
         then one ``DEL`` of ``deletes`` (which the lock's key joins while the lease is surely
         ours). :returns: the answers of ``sets``."""
         repairs = self.repairs if release else []
-        lock = self._keys.lock(self._user.openid)
+        lock = self._keys.lock(self.openid)
         fast = time.monotonic() - self._sent_at < self._lease_s / 2
         script = release and self.held and not fast
         if release and self.held and fast:
@@ -194,105 +180,6 @@ class UserLock:
             pass  # Redis went away: the lease runs out by itself
 
 
-class UserState:
-    """One user's keys while the request holds their lock: typed reads, queued writes."""
-
-    def __init__(
-        self, lock: UserLock, keys: Keys, openid: str, read: tuple[Readable, ...], state_ttl_s: int
-    ) -> None:
-        self._lock, self._keys, self.openid = lock, keys, openid
-        self._read, self._values = read, dict[Readable, Any]()
-        self._state_ttl_s = state_ttl_s
-        self._writes: dict[str, tuple[Any, ...] | None] = {}  # key -> SET command, None: DEL
-        self.replaced: CachedSession | None = None  # the session a save_session replaced
-
-    # ---------------------------------------------------------------- reads
-
-    def get(self, kind: type[T]) -> T | None:
-        """What was read of ``kind`` under the lock (None: no such key).
-
-        :raises LookupError: ``kind`` was not among the lock's reads (a bug, not an absence).
-        """
-        if kind not in self._values:
-            raise LookupError(f"{kind.__name__} was not read under this lock")
-        value: T | None = self._values[kind]
-        return value
-
-    def queue_reads(self, pipe: Pipe) -> None:
-        for kind in self._read:
-            if kind is HandleIndex:
-                pipe.zrange(self._keys.handles(self.openid), 0, -1)
-            else:
-                pipe.get(self._key(kind))
-
-    def take_reads(self, results: list[Any]) -> None:
-        for kind, raw in zip(self._read, results, strict=True):
-            raw = _ok(raw, kind.__name__)
-            if kind is HandleIndex:
-                self._values[kind] = decode_index(raw)
-            elif kind is PendingBind:
-                self._values[kind] = decode_pending(raw)
-            else:
-                self._values[kind] = decode_session(raw)
-
-    def _key(self, kind: Readable) -> str:
-        return (
-            self._keys.pending(self.openid)
-            if kind is PendingBind
-            else self._keys.session(self.openid)
-        )
-
-    # ---------------------------------------------------------------- writes
-
-    def save_session(self, session: CachedSession, ttl_s: int) -> None:
-        """Cache the session (what it replaces is :attr:`replaced` after the commit) and drop
-        the pending bind, which the session ends."""
-        key = self._keys.session(self.openid)
-        self._writes[key] = ("SET", key, encode(session), "EX", ttl_s, "GET")
-        self._writes[self._keys.pending(self.openid)] = None
-
-    def replace_session(self, session: CachedSession, ttl_s: int) -> None:
-        key = self._keys.session(self.openid)
-        self._writes[key] = ("SET", key, encode(session), "EX", ttl_s)
-
-    def delete_session(self) -> None:
-        self._writes[self._keys.session(self.openid)] = None
-
-    def save_pending(self, pending: PendingBind) -> None:
-        key = self._keys.pending(self.openid)
-        self._writes[key] = ("SET", key, encode(pending), "EX", self._state_ttl_s)
-
-    def delete_pending(self, spent: PendingBind) -> None:
-        """Drop the pending bind if it is still ``spent`` (the one read under the lock)."""
-        if self.get(PendingBind) == spent:
-            self._writes[self._keys.pending(self.openid)] = None
-
-    def forget(self, handle_digest: str | None = None) -> None:
-        """Logout: the session, the pending bind and every handle of the index (read under the
-        lock), plus ``handle_digest``."""
-        index = self.get(HandleIndex) or HandleIndex(())
-        for key in (self._keys.session(self.openid), self._keys.pending(self.openid)):
-            self._writes[key] = None
-        self._writes[self._keys.handles(self.openid)] = None
-        for digest in sorted({*index.digests, *((handle_digest,) if handle_digest else ())}):
-            self._writes[self._keys.handle(digest)] = None
-
-    def commit(self) -> None:
-        """The writes, then the release: one round trip (standalone Redis). Fails closed."""
-        lock, writes, self._writes = self._lock, self._writes, {}
-        sets = [command for command in writes.values() if command is not None]
-        deletes = [key for key, command in writes.items() if command is None]
-        with fail_closed("commit"):
-            if lock.cluster:  # every write lands before the release
-                answers = lock.execute(sets, deletes, release=False)
-                lock.execute([], [], release=True)
-            else:
-                answers = lock.execute(sets, deletes, release=True)
-        for command, answer in zip(sets, answers, strict=True):
-            if command[-1] == "GET":  # the session's SET ... GET: what it replaced
-                self.replaced = decode_session(answer)
-
-
 def _queue_deletes(pipe: Pipe, keys: list[str], cluster: bool) -> None:
     """One ``DEL`` of every key (standalone), or one a key: in a cluster they sit on any slot."""
     if keys and not cluster:
@@ -300,10 +187,3 @@ def _queue_deletes(pipe: Pipe, keys: list[str], cluster: bool) -> None:
     elif keys:
         for key in keys:
             pipe.execute_command("DEL", key)
-
-
-def _ok(result: Any, what: str) -> Any:
-    """A command's result; a Redis error in it fails the request closed."""
-    if isinstance(result, Exception):
-        unavailable(what, result)
-    return result

@@ -22,10 +22,11 @@ from bff.session_store.base import (
     decode_session,
     encode,
     fail_closed,
-    unavailable,
+    ok,
 )
 from bff.session_store.counting import Pipe, Windows
-from bff.session_store.lock import Readable, UserLock
+from bff.session_store.lock import UserLock
+from bff.session_store.user import Readable
 
 
 class SessionStore:
@@ -84,9 +85,7 @@ class SessionStore:
     def session(self, openid: str, hits: Hits) -> CachedSession | None:
         """Count ``hits`` and read ``openid``'s session, without the lock: one round trip."""
         raw = self._counted(hits, lambda pipe: pipe.get(self._keys.session(openid)))
-        if isinstance(raw[0], Exception):
-            unavailable("session", raw[0])
-        return decode_session(raw[0])
+        return decode_session(ok(raw[0], "session"))
 
     def _counted(self, hits: Hits, queue: Callable[[Pipe], object]) -> list[Any]:
         """Count ``hits``, and what ``queue`` adds, in one round trip; judge the counts.

@@ -162,49 +162,55 @@ class Api:
         unknown = set(errors) - set(CODES) - {IDAAS_ERRORS}
         if unknown:
             raise ValueError(f"{method} {path}: unknown error codes {sorted(unknown)}")
-        # Built once: a marshmallow schema costs more to build than to use (docs/performance.md).
-        loader = request() if request is not None else None
-        dumper = response() if response is not None else None
 
         def register(view: View) -> View:
+            prefixed = (self.bp.url_prefix or "") + path
             op = Operation(
-                method,
-                (self.bp.url_prefix or "") + path,
-                summary,
-                request,
-                response,
-                status,
-                auth,
-                errors,
+                *(method, prefixed, summary, request, response, status, auth, errors),
                 operation_id(view.__name__),
                 (self.tag,),
                 device_required,
                 identity_sources,
             )
-            if any(other.operation_id == op.operation_id for other in OPERATIONS):
-                raise ValueError(f"{method} {path}: operationId {op.operation_id} is taken")
-            OPERATIONS.append(op)
-
-            def endpoint() -> Any:
-                svc: Services = current_app.extensions["bff"]
-                if svc.settings.identity_source not in op.identity_sources:
-                    raise NotFound()
-                caller = current_caller(svc) if op.auth else None
-                body = None
-                if loader is not None:
-                    body = loader.load(read_json_body(optional=not loader.fields))
-                result = view(svc, caller, body)
-                if isinstance(result, Response):
-                    return result
-                if result is None:
-                    return "", op.status
-                payload = dumper.dump(result) if dumper is not None else result
-                return jsonify(payload), op.status
-
-            # No automatic OPTIONS: it would answer a non-JSON 200 (every answer is JSON).
-            self.bp.add_url_rule(
-                path, view.__name__, endpoint, methods=[method], provide_automatic_options=False
-            )
+            self._add(op, path, view)
             return view
 
         return register
+
+    def _add(self, op: Operation, path: str, view: View) -> None:
+        if any(other.operation_id == op.operation_id for other in OPERATIONS):
+            raise ValueError(f"{op.method} {op.path}: operationId {op.operation_id} is taken")
+        OPERATIONS.append(op)
+        # No automatic OPTIONS: it would answer a non-JSON 200 (every answer is JSON).
+        self.bp.add_url_rule(
+            path,
+            view.__name__,
+            _endpoint(op, view),
+            methods=[op.method],
+            provide_automatic_options=False,
+        )
+
+
+def _endpoint(op: Operation, view: View) -> Callable[[], Any]:
+    """The Flask view of ``op``: identity, the body loaded, ``view``, the answer dumped."""
+    # Built once: a marshmallow schema costs more to build than to use (docs/performance.md).
+    loader = op.request() if op.request is not None else None
+    dumper = op.response() if op.response is not None else None
+
+    def endpoint() -> Any:
+        svc: Services = current_app.extensions["bff"]
+        if svc.settings.identity_source not in op.identity_sources:
+            raise NotFound()
+        caller = current_caller(svc) if op.auth else None
+        body = None
+        if loader is not None:
+            body = loader.load(read_json_body(optional=not loader.fields))
+        result = view(svc, caller, body)
+        if isinstance(result, Response):
+            return result
+        if result is None:
+            return "", op.status
+        payload = dumper.dump(result) if dumper is not None else result
+        return jsonify(payload), op.status
+
+    return endpoint
