@@ -187,12 +187,12 @@ def _start(env: Mapping[str, str], stack: contextlib.ExitStack) -> None:
         stack.callback(_start_redis_stand_in(ports["redis"]))
         urls["redis"] = f"stand-in redis://{LOOPBACK}:{ports['redis']}/0"
     if "wechat" in parts:
-        from bff.simulators.wechat import WeChatSimulator
+        from bff_simulators.wechat import WeChatSimulator
 
         wechat = WeChatSimulator(port=ports["wechat"])
         urls["wechat"] = _start_simulator(stack, "wechat", wechat)
     if "idaas" in parts:
-        from bff.simulators.idaas import IdaasSimulator
+        from bff_simulators.idaas import IdaasSimulator
 
         idaas = IdaasSimulator(
             client_id=settings.idaas_client_id, wechat_base_url=urls["wechat"], port=ports["idaas"]

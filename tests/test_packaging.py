@@ -31,6 +31,7 @@ DOCKERFILE = (ROOT / "Dockerfile").read_text()
 BUILD_STAGE, RUNTIME_STAGE = re.split(r"^FROM ", DOCKERFILE, flags=re.M)[1:]
 LOCK = ROOT / "requirements" / "image.lock"
 LOWEST = ROOT / "constraints" / "lowest.txt"
+SIMULATORS_CFG = ROOT / "simulators" / "setup.cfg"
 AS_BFF = ["--reuid=10001", "--regid=10001", "--clear-groups"]  # the image's USER 10001:10001
 
 
@@ -245,9 +246,13 @@ def test_the_lock_pins_every_dependency_within_setup_cfg_with_hashes():
 
 def test_lowest_constraints_are_setup_cfg_lower_bounds():
     """constraints/lowest.txt (`make test-lowest`) names each direct dependency at its lowest
-    allowed version: install_requires and the otel and dev extras, nothing else."""
+    allowed version: install_requires and the otel and dev extras, nothing else; and the
+    simulators' (simulators/setup.cfg, installed beside bff with the same constraints)."""
     extras = _setup_cfg()["options.extras_require"]
     direct = [*_install_requires(), *_requirements(extras["otel"]), *_requirements(extras["dev"])]
+    simulators = configparser.ConfigParser()
+    assert simulators.read(SIMULATORS_CFG)
+    direct += _requirements(simulators["options"]["install_requires"])
     pins = _pins(LOWEST)
     assert set(pins) == {canonicalize_name(r.name) for r in direct}
     for requirement in direct:
