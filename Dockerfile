@@ -5,7 +5,8 @@
 FROM python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91 AS build
 WORKDIR /src
 # Every dependency at the version requirements/image.lock names (`make lock`), each file checked
-# against the lock's hashes; then bff itself, --no-deps (the lock has them all).
+# against the lock's hashes; then bff itself, --no-deps (the lock has them all). Only bff/ is
+# copied: the simulators (simulators/, a distribution of their own) stay out of the image.
 # tests/test_packaging.py runs this file's `RUN pip` lines as written.
 COPY requirements/image.lock ./requirements/
 RUN pip wheel --no-cache-dir --require-hashes --wheel-dir /wheels -r requirements/image.lock

@@ -10,13 +10,15 @@ FUZZ_EXAMPLES_DOWN ?= 700
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "%-12s %s\n", $$1, $$2}'
 
-$(STAMP): setup.cfg pyproject.toml
+# The simulators are a distribution of their own (simulators/): installed beside bff, editable, for
+# `make run` and the tests; bff's wheel and image carry none of it.
+$(STAMP): setup.cfg pyproject.toml simulators/setup.cfg simulators/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,test,otel]'
+	$(BIN)/pip install --quiet -e '.[dev,test,otel]' -e ./simulators
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install bff with its dev and test extras
+install: $(STAMP)  ## create .venv and install bff with its dev and test extras, and the simulators
 
 # `exec`: on Ctrl-C the terminal signals make and bff alike; bff stops everything and exits 0.
 # Without exec, /bin/sh (dash) between them would die by the signal and make would report
@@ -27,20 +29,22 @@ run: install  ## dev mode: simulators + in-process Redis, prints a walk-through
 test: install  ## the suite against the local Redis server, with branch coverage; then test-js
 	$(BIN)/pytest --cov --cov-report=term
 	@echo "simulators (reported apart, not gated):"
-	@$(BIN)/coverage report --include='bff/simulators/*' --omit='none/*' --fail-under=0
+	@$(BIN)/coverage report --include='simulators/*' --omit='none/*' --fail-under=0
 	$(MAKE) --no-print-directory test-js
 
-# The lowest versions setup.cfg allows (constraints/lowest.txt), in a venv of their own, rebuilt
-# whenever setup.cfg or the constraints change. The suite without coverage and without the
-# image's build (tests/test_packaging.py installs requirements/image.lock in a venv of its own).
+# The lowest versions setup.cfg allows (constraints/lowest.txt), in a venv of their own (with the
+# simulators), rebuilt whenever setup.cfg, simulators/setup.cfg or the constraints change. The
+# suite without coverage and without the image's build (tests/test_packaging.py installs
+# requirements/image.lock in a venv of its own).
 LOWEST := .venv-lowest
 LOWEST_STAMP := $(LOWEST)/.installed
 
-$(LOWEST_STAMP): setup.cfg pyproject.toml constraints/lowest.txt
+$(LOWEST_STAMP): setup.cfg pyproject.toml simulators/setup.cfg simulators/pyproject.toml \
+  constraints/lowest.txt
 	rm -rf $(LOWEST)
 	$(PYTHON) -m venv $(LOWEST)
 	$(LOWEST)/bin/pip install --quiet --upgrade pip
-	$(LOWEST)/bin/pip install --quiet -c constraints/lowest.txt -e '.[dev,test,otel]'
+	$(LOWEST)/bin/pip install --quiet -c constraints/lowest.txt -e '.[dev,test,otel]' -e ./simulators
 	touch $@
 
 test-lowest: $(LOWEST_STAMP)  ## the suite on setup.cfg's lowest versions (constraints/lowest.txt): 3-4 min
@@ -78,8 +82,8 @@ test-js: install  ## the mini program's client: tsc and node --test (skipped wit
 	fi
 
 lint: install  ## ruff, mypy, the layer rule (import-linter), hadolint, no dangling doc references
-	$(BIN)/ruff check bff tests config bench
-	$(BIN)/ruff format --check bff tests config bench
+	$(BIN)/ruff check bff simulators tests config bench
+	$(BIN)/ruff format --check bff simulators tests config bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile
@@ -120,6 +124,7 @@ bench-workers: bench-install  ## gthread vs gevent, floor and bff: 4-7 min measu
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) $(LOWEST) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov *.egg-info
+	rm -rf simulators/*.egg-info
 	rm -rf $(MP)/node_modules
 
 .PHONY: help install run test test-js test-lowest lock lint fuzz typecheck bench bench-install

@@ -8,6 +8,10 @@ Ports: ``BFF_DEV_PORT`` (8000), ``BFF_DEV_IDAAS_PORT`` (8101), ``BFF_DEV_WECHAT_
 ``BFF_DEV_REDIS_PORT`` (6399); a busy one stops the start with one line naming it. The first line
 on stdout is ``bff: serving on http://127.0.0.1:PORT``. SIGINT (Ctrl-C) or SIGTERM stops every
 part, closes every port and exits 0.
+
+The simulators are ``bff_simulators``, a distribution of its own (``simulators/``, installed by
+``make install``): imported here only when one is started, and only here in bff. Without it the
+start stops with one line saying how to install it.
 """
 
 from __future__ import annotations
@@ -160,6 +164,19 @@ def _start_redis_stand_in(port: int) -> Callable[[], None]:
     return _serve_in_thread(server, "fakeredis")
 
 
+def _require_simulators() -> None:
+    """bff_simulators is importable; else one line saying how to install it."""
+    try:
+        import bff_simulators  # noqa: F401 - whether it imports, nothing more
+    except ModuleNotFoundError as exc:
+        if exc.name != "bff_simulators":
+            raise
+        raise DevServerError(
+            "the simulators are not installed (bff_simulators):"
+            " pip install -e ./simulators, or use make run"
+        ) from None
+
+
 def _start_simulator(stack: contextlib.ExitStack, part: str, sim: Any) -> str:
     try:
         stack.enter_context(sim)
@@ -174,6 +191,8 @@ def _start(env: Mapping[str, str], stack: contextlib.ExitStack) -> None:
     ports = dev_ports(env)
     settings = load_settings(env, defaults=dev_defaults(ports))  # a bad value stops here
     parts = _embedded_parts(env)
+    if "wechat" in parts or "idaas" in parts:
+        _require_simulators()
     _check_ports(ports, parts)
     listener = _listen("bff", ports["bff"])  # held from here on: nobody takes it meanwhile
     stack.callback(listener.close)
@@ -187,12 +206,12 @@ def _start(env: Mapping[str, str], stack: contextlib.ExitStack) -> None:
         stack.callback(_start_redis_stand_in(ports["redis"]))
         urls["redis"] = f"stand-in redis://{LOOPBACK}:{ports['redis']}/0"
     if "wechat" in parts:
-        from bff.simulators.wechat import WeChatSimulator
+        from bff_simulators.wechat import WeChatSimulator
 
         wechat = WeChatSimulator(port=ports["wechat"])
         urls["wechat"] = _start_simulator(stack, "wechat", wechat)
     if "idaas" in parts:
-        from bff.simulators.idaas import IdaasSimulator
+        from bff_simulators.idaas import IdaasSimulator
 
         idaas = IdaasSimulator(
             client_id=settings.idaas_client_id, wechat_base_url=urls["wechat"], port=ports["idaas"]

@@ -18,8 +18,8 @@ from flask.testing import FlaskClient
 
 from bff import create_app
 from bff.settings import Settings, load_settings
-from bff.simulators.idaas import IdaasSimulator
-from bff.simulators.wechat import WeChatSimulator
+from bff_simulators.idaas import IdaasSimulator
+from bff_simulators.wechat import WeChatSimulator
 from tests.support.app import CLIENT_ID, GATEWAY_SECRET, PASSWORD, REDIS_URL, AuthActions
 from tests.support.processes import RedisProcess
 

@@ -24,6 +24,7 @@ import pytest
 import requests
 
 from bff.__main__ import walkthrough
+from bff_simulators import IdaasSimulator, WeChatSimulator
 from tests.support.dev_server import (
     OWN_VARIABLES,
     PORT_VARS,
@@ -204,6 +205,49 @@ def test_two_parts_on_one_port_is_one_line(tmp_path: Path) -> None:
         server.stop()
     port = server.env["BFF_DEV_IDAAS_PORT"]
     assert server.stderr() == f"bff: BFF_DEV_WECHAT_PORT and BFF_DEV_IDAAS_PORT are both {port}\n"
+
+
+def test_without_the_simulators_installed_is_one_line(tmp_path: Path) -> None:
+    """bff_simulators is a distribution of its own (simulators/): where it is missing, the start
+    stops before anything listens, with one line saying how to install it."""
+    server = DevServer(tmp_path, simulators=False)
+    try:
+        server.start()
+        assert server.wait() == 1
+        assert server.next_line() is None  # nothing on stdout
+    finally:
+        server.stop()
+    assert server.stderr() == (
+        "bff: the simulators are not installed (bff_simulators):"
+        " pip install -e ./simulators, or use make run\n"
+    )
+    assert_all_ports_free(server)
+
+
+def test_configured_upstreams_need_no_simulators(
+    tmp_path: Path, idaas_server: IdaasSimulator, wechat_server: WeChatSimulator
+) -> None:
+    """IDAAS_BASE_URL and WECHAT_API_BASE set: bff_simulators is never imported (these are
+    this test process's own simulators), so the dev server runs where it is not installed."""
+    server = DevServer(
+        tmp_path,
+        simulators=False,
+        IDAAS_BASE_URL=idaas_server.base_url,
+        WECHAT_API_BASE=wechat_server.base_url,
+    )
+    try:
+        server.start()
+        assert server.next_line() == f"bff: serving on {server.base}", server.stderr()
+        text = "\n".join(server.read_until(r"Ctrl-C stops everything"))
+        assert f"IDaaS simulator {idaas_server.base_url}," in text
+        server.wait_ready()
+        server.signal(signal.SIGINT)
+        assert server.wait() == 0
+    finally:
+        server.stop()
+    assert "Traceback" not in server.stderr()
+    assert port_is_free(server.ports["BFF_DEV_IDAAS_PORT"])
+    assert port_is_free(server.ports["BFF_DEV_WECHAT_PORT"])
 
 
 def test_configured_parts_are_not_started(tmp_path: Path) -> None:

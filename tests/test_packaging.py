@@ -1,7 +1,9 @@
 """The Dockerfile's steps, run here: its build stage's COPY and `RUN pip` lines as written (wheels
 from requirements/image.lock, hash-checked, then bff's own), its runtime stage's offline install
 into a clean venv, gunicorn with the image's CMD as a non-root user, /healthz. Plus the image's
-shape, the lock against setup.cfg, and constraints/lowest.txt against setup.cfg's lower bounds."""
+shape, the lock against setup.cfg, and constraints/lowest.txt against setup.cfg's lower bounds.
+Neither bff's wheel nor the image carries the simulators (simulators/, a distribution of their
+own)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -31,6 +34,7 @@ DOCKERFILE = (ROOT / "Dockerfile").read_text()
 BUILD_STAGE, RUNTIME_STAGE = re.split(r"^FROM ", DOCKERFILE, flags=re.M)[1:]
 LOCK = ROOT / "requirements" / "image.lock"
 LOWEST = ROOT / "constraints" / "lowest.txt"
+SIMULATORS_CFG = ROOT / "simulators" / "setup.cfg"
 AS_BFF = ["--reuid=10001", "--regid=10001", "--clear-groups"]  # the image's USER 10001:10001
 
 
@@ -122,9 +126,12 @@ def _install_and_run(tmp_path: Path, idaas_server, wechat_server, key_prefix) ->
             _copy(args, src)
         else:
             _pip_step(args, pip, wheels, src)
+    (bff_wheel,) = wheels.glob("bff-*.whl")
+    _assert_no_simulators(bff_wheel)
     # ...and its runtime stage's offline install of those wheels; then the CMD as uid 10001.
     (install,) = [line for line in _runs(RUNTIME_STAGE) if line.startswith("pip ")]
     _pip_step(install, pip, wheels, tmp_path)
+    _assert_simulators_absent(env_dir / "bin" / "python", tmp_path)
     app_dir = tmp_path / "app"  # like the image's /app: only config/, the package is installed
     shutil.copytree(ROOT / "config", app_dir / "config")
     port = free_port()
@@ -170,6 +177,68 @@ def _install_and_run(tmp_path: Path, idaas_server, wechat_server, key_prefix) ->
         proc.wait(timeout=30)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def _assert_no_simulators(wheel: Path) -> None:
+    """bff's wheel: the bff package and its metadata, no simulator file."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    assert "bff/__init__.py" in names and "bff/__main__.py" in names, names
+    assert [name for name in names if "simulator" in name.lower()] == []
+    assert {name.split("/", 1)[0] for name in names} == {"bff", _dist_info(wheel)}
+
+
+def _dist_info(wheel: Path) -> str:
+    name, version = wheel.name.split("-")[:2]
+    return f"{name}-{version}.dist-info"
+
+
+def _assert_simulators_absent(python: Path, cwd: Path) -> None:
+    """The venv installed as the image installs: bff_simulators does not import, and the
+    development server says in one line how to get it (no traceback)."""
+    env = {"PATH": f"{python.parent}:/usr/bin:/bin"}
+    run = {"cwd": cwd, "env": env, "capture_output": True, "text": True, "timeout": 60}
+    probe = subprocess.run([str(python), "-c", "import bff_simulators"], check=False, **run)
+    assert probe.returncode == 1, probe.stderr
+    assert "ModuleNotFoundError: No module named 'bff_simulators'" in probe.stderr
+    env["BFF_ENV"] = "development"
+    dev = subprocess.run([str(python), "-m", "bff"], check=False, **run)
+    assert (dev.returncode, dev.stdout) == (1, "")
+    assert dev.stderr == (
+        "bff: the simulators are not installed (bff_simulators):"
+        " pip install -e ./simulators, or use make run\n"
+    )
+
+
+LEFT_OUT = shutil.ignore_patterns(
+    ".git",
+    ".venv*",
+    "node_modules",
+    "__pycache__",
+    "*.egg-info",
+    "build",
+    "dist",
+    ".*_cache",
+    ".hypothesis",
+    ".coverage*",
+    "htmlcov",
+    "out",
+)
+
+
+def test_the_wheel_of_the_whole_repository_carries_no_simulators(tmp_path):
+    """`pip install .` at the root, with simulators/ beside bff/ in the tree: bff's wheel holds
+    bff alone (setup.cfg's packages.find), nothing of the simulators."""
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=LEFT_OUT)
+    assert (src / "simulators" / "bff_simulators" / "idaas.py").is_file()
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", "out"]
+    done = subprocess.run(
+        [*command, str(src)], cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    (wheel,) = (tmp_path / "out").glob("bff-*.whl")
+    _assert_no_simulators(wheel)
 
 
 def _copy(args: str, workdir: Path) -> None:
@@ -245,9 +314,13 @@ def test_the_lock_pins_every_dependency_within_setup_cfg_with_hashes():
 
 def test_lowest_constraints_are_setup_cfg_lower_bounds():
     """constraints/lowest.txt (`make test-lowest`) names each direct dependency at its lowest
-    allowed version: install_requires and the otel and dev extras, nothing else."""
+    allowed version: install_requires and the otel and dev extras, nothing else; and the
+    simulators' (simulators/setup.cfg, installed beside bff with the same constraints)."""
     extras = _setup_cfg()["options.extras_require"]
     direct = [*_install_requires(), *_requirements(extras["otel"]), *_requirements(extras["dev"])]
+    simulators = configparser.ConfigParser()
+    assert simulators.read(SIMULATORS_CFG)
+    direct += _requirements(simulators["options"]["install_requires"])
     pins = _pins(LOWEST)
     assert set(pins) == {canonicalize_name(r.name) for r in direct}
     for requirement in direct:

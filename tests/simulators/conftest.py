@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bff.simulators.idaas import IdaasSimulator
-from bff.simulators.wechat import WeChatSimulator
+from bff_simulators.idaas import IdaasSimulator
+from bff_simulators.wechat import WeChatSimulator
 
 CLIENT = "test-client"
 

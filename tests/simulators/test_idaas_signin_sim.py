@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from bff.simulators import IdaasSimulator, WeChatSimulator
+from bff_simulators import IdaasSimulator, WeChatSimulator
 
 from .test_idaas_sim import HEADERS, TIMEOUT, call, error_code, state_token
 

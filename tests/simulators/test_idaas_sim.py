@@ -15,7 +15,7 @@ import jwt
 import pytest
 import requests
 
-from bff.simulators import IdaasSimulator, WeChatSimulator
+from bff_simulators import IdaasSimulator, WeChatSimulator
 from tests.support.processes import reap
 
 TIMEOUT = 5
@@ -363,11 +363,11 @@ def test_status500_fault_is_the_idaas_busy_answer(idp: IdaasSimulator, wx: WeCha
 
 
 def test_standalone_cli(wx: WeChatSimulator) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "simulators")}
     cmd = [
         sys.executable,
         "-m",
-        "bff.simulators.idaas",
+        "bff_simulators.idaas",
         "--port",
         "0",
         "--wechat-base-url",

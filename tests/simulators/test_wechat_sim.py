@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from bff.simulators import FAULT_KINDS, SimServer, WeChatSimulator
+from bff_simulators import FAULT_KINDS, SimServer, WeChatSimulator
 from tests.support.processes import reap
 
 TIMEOUT = 5
@@ -326,8 +326,8 @@ def test_stop_refuses_and_restart_keeps_the_port() -> None:
 
 
 def test_standalone_cli_serves_until_sigterm() -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    cmd = [sys.executable, "-m", "bff.simulators.wechat", "--port", "0", "--appid", "wx-cli"]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "simulators")}
+    cmd = [sys.executable, "-m", "bff_simulators.wechat", "--port", "0", "--appid", "wx-cli"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     try:
         assert proc.stdout is not None

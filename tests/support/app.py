@@ -9,8 +9,8 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from bff.simulators.idaas import IdaasSimulator
-from bff.simulators.wechat import WeChatSimulator
+from bff_simulators.idaas import IdaasSimulator
+from bff_simulators.wechat import WeChatSimulator
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 CLIENT_ID = "test-client"

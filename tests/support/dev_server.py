@@ -30,6 +30,12 @@ PORT_VARS = ("BFF_DEV_PORT", "BFF_DEV_IDAAS_PORT", "BFF_DEV_WECHAT_PORT", "BFF_D
 OWN_VARIABLES = re.compile(
     r"^(BFF_|IDAAS_|REDIS_|WECHAT_|GATEWAY_|RATE_LIMIT_|LOG_|CIRCUIT_|HANDLE_|GUNICORN_|PROMETHEUS_)"
 )
+# ``python -m bff`` as where bff_simulators (simulators/, a distribution of its own) is not
+# installed: None in sys.modules makes every ``import bff_simulators`` fail as a missing one does.
+WITHOUT_SIMULATORS = (
+    "import runpy, sys; sys.modules['bff_simulators'] = None;"
+    " runpy.run_module('bff', run_name='__main__', alter_sys=True)"
+)
 
 
 def free_ports(count: int) -> list[int]:
@@ -76,10 +82,14 @@ def wait_ready(base: str, describe: Callable[[], str], timeout: float = 60) -> N
 
 class DevServer:
     """``python -m bff``; with ``make=True``, ``make run`` in its own process group, as a
-    terminal runs it (Ctrl-C there is SIGINT to the whole group: :meth:`interrupt_group`)."""
+    terminal runs it (Ctrl-C there is SIGINT to the whole group: :meth:`interrupt_group`);
+    with ``simulators=False``, as where bff_simulators is not installed."""
 
-    def __init__(self, log_dir: Path, *, make: bool = False, **env: str) -> None:
+    def __init__(
+        self, log_dir: Path, *, make: bool = False, simulators: bool = True, **env: str
+    ) -> None:
         self.make = make
+        self.simulators = simulators
         ports = free_ports(len(PORT_VARS))
         self.ports = dict(zip(PORT_VARS, ports, strict=True))
         base = {k: v for k, v in os.environ.items() if not OWN_VARIABLES.match(k)}
@@ -98,6 +108,8 @@ class DevServer:
 
     def start(self) -> DevServer:
         command = [sys.executable, "-m", "bff"]
+        if not self.simulators:
+            command = [sys.executable, "-c", WITHOUT_SIMULATORS]
         if self.make:  # the installed .venv as it is: -o, never re-install from a test
             bindir = Path(sys.executable).parent
             command = ["make", "-o", ".venv/.installed", "run", f"BIN={bindir}"]

@@ -1,6 +1,6 @@
 """WeChat code2Session simulator (GET /sns/jscode2session, as api.weixin.qq.com answers it).
 
-Run standalone: `python -m bff.simulators.wechat --port 8102`.
+Run standalone: `python -m bff_simulators.wechat --port 8102`.
 """
 
 from __future__ import annotations

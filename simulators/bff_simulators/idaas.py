@@ -1,6 +1,6 @@
 """IDaaS simulator: mini-program login, username-password bind, id_token refresh, JWKS.
 
-Run standalone: `python -m bff.simulators.idaas --port 8101 --user alice:secret`.
+Run standalone: `python -m bff_simulators.idaas --port 8101 --user alice:secret`.
 """
 
 from __future__ import annotations
