@@ -8,6 +8,7 @@ every port free). A busy or malformed port stops the start with one line naming 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import re
@@ -299,19 +300,20 @@ def test_make_run_ends_on_one_ctrl_c_without_an_error(tmp_path: Path) -> None:
     assert_all_ports_free(server)
 
 
-def readme_block(heading: str) -> list[str]:
-    """The first ```sh block under README's ``heading``."""
-    text = (ROOT / "README.md").read_text()
+def docs_block(page: str, heading: str) -> list[str]:
+    """The first ```sh block under ``heading`` of ``docs/<page>``."""
+    text = (ROOT / "docs" / page).read_text()
     section = text[text.index(f"\n### {heading}\n") :]
     return section.split("```sh\n", 1)[1].split("```", 1)[0].splitlines()
 
 
 @needs_shell
-def test_readme_production_mode_locally_runs_as_written(tmp_path: Path) -> None:
-    """README's commands, on spare ports instead of 9000, 9101, 9102 and 9379: gunicorn in
-    production mode against both simulator CLIs and a redis-server. The walk-through passes."""
+def test_production_mode_locally_runs_as_written(tmp_path: Path) -> None:
+    """docs/development.md's commands, on spare ports instead of 9000, 9101, 9102 and 9379:
+    gunicorn in production mode against both simulator CLIs and a redis-server. The
+    walk-through passes."""
     require_binary("redis-server")
-    block = readme_block("Production mode locally, against the simulators")
+    block = docs_block("development.md", "Production mode locally, against the simulators")
     assert block[0] == "make install && . .venv/bin/activate"  # this run's venv instead
     ports = dict(zip(("9000", "9101", "9102", "9379"), map(str, free_ports(4)), strict=True))
     commands = "\n".join(block[1:])

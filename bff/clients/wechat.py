@@ -46,7 +46,7 @@ class WeChatClient:
     def code2session(self, code: str) -> WechatIdentity:
         """Redeem a wx.login code; one short retry when WeChat is busy (-1).
 
-        :raises BffError: WECHAT_CODE_INVALID, RATE_LIMITED or an upstream error (README "Errors").
+        :raises BffError: WECHAT_CODE_INVALID, RATE_LIMITED or an upstream error (docs/api.md).
         """
         try:
             return self._once(code)

@@ -37,7 +37,7 @@ CONCURRENCY = 24
 CLIENT_TIMEOUT_S = 20.0
 LOGIN = "/api/v2/sdk/login/wechat-miniprogram"
 BIND = "/api/v2/sdk/social/username-password-bind"
-# (status, code) pairs README "Errors" documents for these three calls under faults.
+# (status, code) pairs docs/api.md "Errors" documents for these three calls under faults.
 DOCUMENTED = {
     (409, "BFF.NO_PENDING_BIND"),
     (409, "BFF.REQUEST_IN_PROGRESS"),
