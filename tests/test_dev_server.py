@@ -8,7 +8,6 @@ every port free). A busy or malformed port stops the start with one line naming 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import re
