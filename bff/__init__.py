@@ -28,7 +28,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     """
     import logging
 
-    from flask import Flask
     from werkzeug.middleware.proxy_fix import ProxyFix
 
     from bff.observability import configure_logging, record_build
@@ -36,14 +35,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from bff.settings import load_settings
     from bff.version import build_commit
     from bff.web.errors import register_error_handlers
+    from bff.web.json import BffFlask
     from bff.web.request_log import register_request_hooks
     from bff.web.tracing import configure_tracing
     from bff.web.views import BLUEPRINTS
 
     settings = settings or load_settings()
-    app = Flask(__name__)
+    app = BffFlask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
     configure_logging(settings.log_level)
     app.extensions["bff"] = services or build_services(settings)
     # X-device-ip: the TRUSTED_PROXY_COUNT-th X-Forwarded-For entry from the right.

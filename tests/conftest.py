@@ -21,6 +21,7 @@ from bff.settings import Settings, load_settings
 from bff_simulators.idaas import IdaasSimulator
 from bff_simulators.wechat import WeChatSimulator
 from tests.support.app import CLIENT_ID, GATEWAY_SECRET, PASSWORD, REDIS_URL, AuthActions
+from tests.support.limits import clear_of_a_window_end
 from tests.support.processes import RedisProcess
 
 
@@ -142,3 +143,11 @@ def limiter_denied_redis(key_prefix: str) -> Iterator[RedisProcess]:
     proc = RedisProcess(None, "--user", "default", "on", "nopass", *keys, "+@all").start()
     yield proc
     proc.close()
+
+
+@pytest.fixture
+def one_window(request: pytest.FixtureRequest) -> None:
+    """The test runs inside one rate-limit window: it starts at least ``window_margin`` seconds
+    (a marker's argument; 8 by default) before the next minute boundary."""
+    marker = request.node.get_closest_marker("window_margin")
+    clear_of_a_window_end(marker.args[0] if marker else 8)

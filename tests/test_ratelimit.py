@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 import secrets
 
+import pytest
 import requests
 
 from tests.support.app import CLIENT_ID, DEVICE, GATEWAY_SECRET, PASSWORD, REDIS_URL, AuthActions
 from tests.support.gunicorn import Gunicorn
 from tests.support.proxy import SlowProxy
+
+pytestmark = pytest.mark.usefixtures("one_window")  # counts within one window
 
 
 def _assert_limited(resp):
@@ -58,6 +61,7 @@ def test_login_and_wechat_session_limits(make_app, wechat_sim, idaas_sim):
     _assert_limited(client.post("/api/v1/wechat/session", json={"wx_code": "x"}))
 
 
+@pytest.mark.window_margin(30)
 def test_limit_holds_across_two_gunicorn_workers(tmp_path, idaas_server, wechat_server, key_prefix):
     idaas_server.reset_state()
     env = {
@@ -140,6 +144,7 @@ def test_session_routes_share_a_per_openid_limit(make_app, wechat_sim, idaas_sim
     assert other.client.get("/api/v1/session", headers=other.headers()).status_code == 200
 
 
+@pytest.mark.window_margin(20)
 def test_a_slow_redis_does_not_turn_the_bind_limit_off(make_app, wechat_sim, idaas_sim, redis):
     """Review finding: with Redis 0.6 s slow the limiter (0.5 s timeout) failed open while the
     store (1 s + a retry) kept working: 12 wrong passwords went through a 5/minute limit."""

@@ -18,6 +18,7 @@ def cluster():
     nodes.close()
 
 
+@pytest.mark.usefixtures("one_window")
 def test_full_flow_on_a_cluster(cluster, make_app, wechat_sim, idaas_sim, key_prefix):
     app = make_app(REDIS_URL=cluster.url, REDIS_CLUSTER="true", RATE_LIMIT_BIND="openid=3/minute")
     client = app.test_client()

@@ -84,6 +84,7 @@ def test_recovers_when_redis_returns(down_app, own_redis, wechat_sim, idaas_sim)
     assert auth.signed_in()
 
 
+@pytest.mark.usefixtures("one_window")
 def test_unix_socket_redis_url(make_app, wechat_sim, idaas_sim):
     """REDIS_URL=unix://...: sessions and the rate limiter both use the socket."""
     import os

@@ -23,7 +23,7 @@ from bff.models import (
     PendingBind,
     WechatSession,
 )
-from bff.observability import LOGIN_OUTCOMES, note_openid, note_outcome
+from bff.observability import count_outcome, note_openid, note_outcome
 from bff.ratelimit import Route, account_key
 from bff.services import Services
 from bff.session_store import UserState
@@ -118,7 +118,7 @@ def settle(
         user.delete_pending(spent)  # a 200 without a new step spent the old one
     user.commit()
     _warn_on_new_subject(user.replaced, session)
-    LOGIN_OUTCOMES.labels(status if status in KNOWN_STATUSES else "OTHER").inc()
+    count_outcome(status if status in KNOWN_STATUSES else "OTHER")
     note_outcome(status)
     if session is not None:
         return Outcome(status, expire=answer.expire, id_token=answer.id_token)

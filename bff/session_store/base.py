@@ -9,9 +9,9 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from typing import Any
 
+import orjson
 import redis
 from redis.exceptions import RedisClusterException
 
@@ -76,8 +76,9 @@ def unavailable(operation: str, exc: BaseException) -> None:
     raise SessionStoreUnavailable() from exc
 
 
-def encode(value: CachedSession | PendingBind | WechatIdentity) -> str:
-    return json.dumps(asdict(value))
+def encode(value: CachedSession | PendingBind | WechatIdentity) -> bytes:
+    """A stored value: a JSON object of the value's fields (orjson: in C)."""
+    return orjson.dumps(value)
 
 
 def _object(raw: Any, what: str) -> dict[str, Any] | None:

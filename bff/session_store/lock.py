@@ -26,6 +26,8 @@ delete script, which also notices a lease that ran out (``bff_lock_leases_lost_t
 
 from __future__ import annotations
 
+import itertools
+import os
 import secrets
 import time
 from collections.abc import Sequence
@@ -44,6 +46,10 @@ _RELEASE = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 )
 _LOCK_POLL_S = 0.05
+# A lock's token: unique to this process (random, drawn once) and to this lock (a counter). It
+# tells holders apart; it is no secret, so no system call draws it per request.
+_PROCESS = secrets.token_hex(8)
+_LOCKS = itertools.count()
 
 
 class UserLock:
@@ -67,7 +73,7 @@ class UserLock:
         self._hits, self._lease_s, self._wait_s = hits, lease_s, wait_s
         self._user = UserState(self, keys, openid, tuple(read), state_ttl_s)
         self.openid = openid
-        self._token = secrets.token_hex(16)
+        self._token = f"{_PROCESS}{os.getpid():x}.{next(_LOCKS):x}"
         self._sent_at = 0.0  # when the SET NX that took the lock was sent (monotonic)
         self.held = False
         self.repairs: list[tuple[str, int]] = []  # counters to give back their expiry

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
-import uuid
 
 from flask import Flask, Response, request
 
 from bff.observability import (
-    REQUEST_DURATION,
-    REQUESTS,
     begin_request,
+    count_request,
     current_request,
     end_request,
 )
@@ -34,7 +33,7 @@ def _start() -> None:
     offered = request.headers.get("X-Request-ID", "")
     traceparent = request.headers.get("traceparent", "")
     begin_request(
-        offered if _SANE_REQUEST_ID.match(offered) else uuid.uuid4().hex,
+        offered if _SANE_REQUEST_ID.match(offered) else secrets.token_hex(16),
         traceparent if _TRACEPARENT.match(traceparent) else None,
     )
 
@@ -42,14 +41,13 @@ def _start() -> None:
 def _finish(resp: Response) -> Response:
     record = current_request()
     if record is None:  # a request that failed before _start ran
-        record = begin_request(uuid.uuid4().hex)
+        record = begin_request(secrets.token_hex(16))
     resp.headers["X-Request-ID"] = record.request_id
     # Handles and id_tokens travel in answers: no cache (browser, proxy, CDN) keeps any.
     resp.headers["Cache-Control"] = "no-store"
     elapsed = time.perf_counter() - record.started
     route = _route()
-    REQUESTS.labels(route, str(resp.status_code)).inc()
-    REQUEST_DURATION.labels(route).observe(elapsed)
+    count_request(route, resp.status_code, elapsed)
     log.log(
         logging.DEBUG if route in _PROBES else logging.INFO,  # probes and scrapes: quiet
         "request",

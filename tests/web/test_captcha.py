@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.app import CLIENT_ID, DEVICE, last_call
 from tests.support.signin import CAPTCHA, ROUTES, calls
+
+pytestmark = pytest.mark.usefixtures("one_window")  # counts within one window
 
 
 def _error(resp, status, code):

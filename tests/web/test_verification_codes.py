@@ -23,6 +23,9 @@ from tests.support.signin import (
     solve_captcha,
 )
 
+pytestmark = pytest.mark.usefixtures("one_window")  # counts within one window
+
+
 URL = "/api/v1/verification-codes"
 # Counters live in the shared Redis: a scope under test gets a tight limit and a fresh identity
 # (random number, new openid, random client IP); the others keep the suite's 10000/minute.
