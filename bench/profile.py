@@ -1,11 +1,12 @@
-"""py-spy on one bff worker under load, folded into "where does a login's CPU go".
+"""py-spy on one worker of bff and of the floor under load, folded into "where does a bind's CPU
+go", side by side.
 
 Samples are taken only while a thread holds the GIL (``--gil``; sampling every running thread
 slowed the worker down by more than half): Python time, not waits on the IDaaS or Redis.
-Each sample is charged to what bff code was doing: the first
-library frame below the deepest ``bff/`` frame (e.g. ``jwt`` when ``bff/id_token.py`` called
-PyJWT), ``bff`` for bff's own lines, or, outside any bff frame, the outermost library
-(``gunicorn``, ``flask``/``werkzeug`` request plumbing).
+Each sample is charged to what the app's code was doing: the first
+library frame below the deepest frame of the app (``bff/``, or the floor's ``bench/``; e.g.
+``jwt`` when ``bff/id_token.py`` called PyJWT), ``bff`` for the app's own lines, or, outside any
+of its frames, the outermost library (``gunicorn``, ``flask``/``werkzeug`` request plumbing).
 """
 
 from __future__ import annotations
@@ -55,9 +56,10 @@ def module_of(frame: str) -> tuple[str, str]:
     return (top or "other"), func
 
 
-def charge(stack: list[str]) -> tuple[str, str]:
-    """(component, callee) that one sample's stack (root first) is charged to."""
-    mods = [module_of(f) for f in stack]
+def charge(stack: list[str], own: str = "bff") -> tuple[str, str]:
+    """(component, callee) that one sample's stack (root first) is charged to; ``own``: the
+    app's top-level package (``bff``, or ``bench`` for the floor), charged as ``bff``."""
+    mods = [("bff", f) if m == own else (m, f) for m, f in (module_of(f) for f in stack)]
     deepest_bff = max((i for i, (m, _) in enumerate(mods) if m == "bff"), default=-1)
     if deepest_bff < 0:
         plumbing = ("other", "threading", "concurrent")  # thread-pool frames around gunicorn's
@@ -70,7 +72,7 @@ def charge(stack: list[str]) -> tuple[str, str]:
     return mod, f"{mod}:{func}"
 
 
-def fold(raw: str) -> dict[str, Any]:
+def fold(raw: str, own: str = "bff") -> dict[str, Any]:
     components: Counter[str] = Counter()
     callees: Counter[str] = Counter()
     total = 0
@@ -82,7 +84,7 @@ def fold(raw: str) -> dict[str, Any]:
         frames = stack_text.split(";")
         if frames and frames[0].startswith(("process ", "thread ")):
             frames = [f for f in frames if not f.startswith(("process ", "thread "))]
-        component, callee = charge(frames)
+        component, callee = charge(frames, own)
         components[GROUPS.get(component, component)] += count
         callees[callee] += count
         total += count
@@ -92,9 +94,13 @@ def fold(raw: str) -> dict[str, Any]:
 
 
 def profile_worker(
-    pid: int, seconds: float, workdir: Path, drive: Callable[[], dict[str, Any]]
+    pid: int,
+    seconds: float,
+    workdir: Path,
+    drive: Callable[[], dict[str, Any]],
+    own: str = "bff",
 ) -> dict[str, Any]:
-    """Sample ``pid`` with py-spy while ``drive`` puts load on it."""
+    """Sample ``pid`` with py-spy while ``drive`` puts load on it; ``own`` as for :func:`fold`."""
     out = workdir / f"py-spy-{pid}.txt"
     py_spy = str(Path(sys.executable).with_name("py-spy"))
     argv = [py_spy, "record", "--pid", str(pid), "--duration", str(int(seconds))]
@@ -108,6 +114,6 @@ def profile_worker(
     load.join(seconds + 60)
     if done.returncode != 0 or not out.exists():
         return {"error": (done.stderr or done.stdout)[-500:]}
-    folded = fold(out.read_text())
+    folded = fold(out.read_text(), own)
     folded["under_load_rps"] = result.get("rps")
     return folded

@@ -260,22 +260,28 @@ def _measure(rig: Rig, plan: Plan, latency: int) -> None:
 
 
 def _profile(rig: Rig, plan: Plan, workdir: Path) -> dict[str, Any]:
+    """py-spy on one worker of bff, then of the floor, each under the same wrk load."""
+    return {system: _profile_one(rig, plan, workdir, system) for system in ("bff", "floor")}
+
+
+def _profile_one(rig: Rig, plan: Plan, workdir: Path, system: str) -> dict[str, Any]:
     scenario = SCENARIOS[plan.scenarios[0]]
-    worker = rig.apps["bff"].workers()[0]
+    worker = rig.apps[system].workers()[0]
     seconds = plan.profile_seconds + 1  # wrk runs a little longer than py-spy samples
-    log(f"  py-spy on bff worker {worker} for {plan.profile_seconds:.0f} s under wrk")
+    log(f"  py-spy on {system} worker {worker} for {plan.profile_seconds:.0f} s under wrk")
     connections = plan.headline_connections
     rig.settle()
     rig.probe.client.flushdb()
     if scenario.pending:
         workers, count = drivers.closed_loop_openids(connections, seconds)
         rig.probe.seed_pending(drivers.openid_range(workers, count))
-    port = rig.port("bff")
+    port = rig.port(system)
     result = profile_worker(
         worker,
         plan.profile_seconds,
         workdir,
         lambda: drivers.closed_loop(port, scenario.path, scenario.body, connections, seconds),
+        own="bff" if system == "bff" else "bench",
     )
     return {**result, "scenario": scenario.name}
 
