@@ -142,8 +142,8 @@ def test_forwarder_headers_cannot_rewrite_the_path(gunicorn):
 
 
 def test_the_production_entry_point_refuses_development_mode():
-    """Review finding: under gunicorn, BFF_ENV=development filled in a public gateway secret
-    (a forged X-Gateway-Secret: dev-gateway-secret was accepted) and skipped the https check."""
+    """Development defaults include a public gateway secret and plain-http upstreams: the
+    production entry point must never run with them."""
     env = {"BFF_ENV": "development", "IDENTITY_SOURCE": "gateway"}
     proc = load_config(env)
     assert proc.returncode == 1
@@ -162,8 +162,8 @@ def test_development_defaults_exist_only_for_the_dev_server(monkeypatch):
 
 
 def test_no_control_socket(gunicorn):
-    """Review finding (low): gunicorn 25.1+ opens a control socket by default; bff has no use
-    for one, so nobody local can resize or stop it through it."""
+    """gunicorn 25.1+ opens a control socket by default; bff has no use for one, so nobody
+    local can resize or stop it through it."""
     home = Path(gunicorn.env["HOME"])
     assert requests.get(gunicorn.base + "/healthz", timeout=5).status_code == 200
     assert not (home / ".gunicorn" / "gunicorn.ctl").exists()
@@ -171,7 +171,8 @@ def test_no_control_socket(gunicorn):
 
 
 def test_bad_gunicorn_variables_are_named_with_bffs_in_one_line():
-    """Review finding (operators): GUNICORN_WORKERS=two was a traceback, one problem a restart."""
+    """An operator sees every bad variable, gunicorn's and bff's, in one line: no traceback, no
+    restart per problem."""
     env = {
         "IDAAS_BASE_URL": "https://x.example.com",
         "GUNICORN_WORKERS": "two",

@@ -78,8 +78,8 @@ def test_compose_runs_the_image_with_redis():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     assert set(compose["services"]) == {"bff", "redis"}
     redis, bff = compose["services"]["redis"], compose["services"]["bff"]
-    # Review finding (low): Redis without a password or a memory limit, bff free to gain
-    # privileges. The password comes from the env file; compose refuses to start without it.
+    # Redis with a password and a memory limit, bff without a way to gain privileges. The
+    # password comes from the env file; compose refuses to start without it.
     command = redis["command"]
     assert command[command.index("--requirepass") + 1].startswith("${REDIS_PASSWORD:?")
     assert "--maxmemory" in command and redis["mem_limit"]

@@ -131,7 +131,7 @@ def test_redis_down_fails_the_login_closed(make_app, own_redis, wechat_sim, idaa
 
 
 def test_session_routes_share_a_per_openid_limit(make_app, wechat_sim, idaas_sim):
-    """Review finding: refresh, GET and DELETE /session had no limit at all."""
+    """Refresh, GET and DELETE /session are limited too: each costs Redis, refresh the IDaaS."""
     app = make_app(RATE_LIMIT_SESSION="3/minute")
     auth = AuthActions(app.test_client(), wechat_sim, idaas_sim)
     headers = auth.signed_in()
@@ -146,8 +146,8 @@ def test_session_routes_share_a_per_openid_limit(make_app, wechat_sim, idaas_sim
 
 @pytest.mark.window_margin(20)
 def test_a_slow_redis_does_not_turn_the_bind_limit_off(make_app, wechat_sim, idaas_sim, redis):
-    """Review finding: with Redis 0.6 s slow the limiter (0.5 s timeout) failed open while the
-    store (1 s + a retry) kept working: 12 wrong passwords went through a 5/minute limit."""
+    """A Redis slow enough to time a counter out yet fast enough to serve the store must not
+    let password guesses through unlimited: the bind limiter shares the lock's round trip."""
     with SlowProxy(6379, delay_s=0.6) as slow:
         app = make_app(REDIS_URL=slow.url, RATE_LIMIT_BIND="openid=2/minute,ip=1000/minute")
         auth = AuthActions(app.test_client(), wechat_sim, idaas_sim)
@@ -162,8 +162,8 @@ ACCOUNT_LIMIT = "openid=100/minute,ip=100/minute,account=2/minute"
 
 
 def test_bind_is_limited_per_account_whoever_asks(make_app, wechat_sim, idaas_sim):
-    """Review finding: bind was limited per openid and per IP only, so any WeChat user could
-    lock anyone's IDaaS account with five wrong passwords. Now the account named counts too."""
+    """Limits per openid and per IP alone would let any WeChat user lock anyone's IDaaS account
+    with a few wrong passwords: the account a bind names counts too."""
     app = make_app(RATE_LIMIT_BIND=ACCOUNT_LIMIT)
     name = "victim-" + secrets.token_hex(4)
     idaas_sim.add_user(name, PASSWORD)

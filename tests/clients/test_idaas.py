@@ -150,8 +150,8 @@ def test_upstream_received_exactly_the_allow_list(auth, idaas_sim):
 def test_a_dripping_answer_meets_one_deadline_and_is_504(
     make_app, wechat_sim, idaas_sim, redis, key_prefix
 ):
-    """Review finding: an IDaaS that dripped one byte every 4 s (inside the read timeout) held
-    a bind for 44 s, past the lock lease: a second bind then sent the same state token."""
+    """An IDaaS that drips one byte inside every read timeout must not hold a bind past the
+    lock's lease (a second bind would then send the same state token): one deadline a call."""
     app = make_app(IDAAS_CONNECT_TIMEOUT_S="0.5", IDAAS_READ_TIMEOUT_S="1")  # deadline 1.5 s
     auth = AuthActions(app.test_client(), wechat_sim, idaas_sim)
     auth.pending_bind()
@@ -167,7 +167,7 @@ def test_a_dripping_answer_meets_one_deadline_and_is_504(
 def test_an_oversized_answer_is_502_and_nothing_is_stored(
     make_app, wechat_sim, idaas_sim, redis, key_prefix, path
 ):
-    """Review finding: a 300 MB answer took a worker from 57 MB to 1.24 GB. Answers are read up to
+    """A huge answer must not take a worker's memory: answers are read up to
     UPSTREAM_MAX_BODY_BYTES, Content-Length or not."""
     app = make_app(UPSTREAM_MAX_BODY_BYTES="65536")
     auth = AuthActions(app.test_client(), wechat_sim, idaas_sim)
@@ -189,8 +189,8 @@ def test_an_answer_within_the_cap_is_read_whole(make_app, wechat_sim, idaas_sim)
 
 
 def test_a_half_open_circuit_lets_exactly_one_trial_call_through(make_app, wechat_sim, idaas_sim):
-    """Review finding (low): after the reset window every concurrent call went through, while
-    README promised one trial call. Now one goes; the others answer 503 at once."""
+    """After the reset window one trial call probes the IDaaS; the others answer 503 at once,
+    so a still-broken IDaaS is not hit by every request in flight."""
     import threading
     import time
 

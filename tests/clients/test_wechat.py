@@ -58,8 +58,8 @@ def test_wechat_timeout_is_504_not_retried(fast_client, wechat_sim):
 def test_an_openid_wechat_should_never_send_is_502_and_no_handle(
     client, wechat_sim, redis, key_prefix, openid, unionid
 ):
-    """Review finding (low): the gateway's openid was checked, code2Session's was not, and it
-    became part of Redis keys as it came."""
+    """An openid becomes part of Redis keys: code2Session's is checked like the gateway's,
+    whoever vouches for it."""
     handles = set(redis.scan_iter(f"{key_prefix}:handle*", count=1000))
     resp = client.post(
         "/api/v1/wechat/session", json={"wx_code": wechat_sim.issue_code(openid, unionid)}

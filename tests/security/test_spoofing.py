@@ -146,8 +146,8 @@ NOT_AN_IP = ["not-an-ip", "x" * 3000, "1.2.3.4.5", "999.1.1.1", "<script>", "1.1
 def test_a_trusted_entry_that_is_no_ip_is_replaced_by_the_peer(
     make_app, wechat_sim, idaas_sim, redis, key_prefix, claimed
 ):
-    """Review finding: whatever the trusted X-Forwarded-For entry said (3 KB strings too)
-    became the client IP, the limiter's key and the IDaaS's X-device-ip."""
+    """The trusted X-Forwarded-For entry becomes the client IP, the limiter's key and the
+    IDaaS's X-device-ip: only a valid IP address may."""
     client = make_app(TRUSTED_PROXY_COUNT="1").test_client()
     client.environ_base["REMOTE_ADDR"] = "10.0.0.9"
     caller = AuthActions(client, wechat_sim, idaas_sim)

@@ -241,7 +241,8 @@ def test_client_x_client_id_and_state_token_are_dropped(auth, idaas_sim):
 
 
 def test_logout_ends_every_handle_of_the_user(auth, redis, key_prefix):
-    """Review finding (high): a leaked second handle kept minting id_tokens after logout."""
+    """A second handle of the same user (another device, or a leaked one) must not keep
+    minting id_tokens after the user logged out."""
     old_headers = auth.signed_in()
     old_handle = auth.handle
     auth.open_session()  # the same WeChat user on a second device: a second handle

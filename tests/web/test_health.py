@@ -74,7 +74,7 @@ NO_STORE_REQUESTS = [
 
 @pytest.mark.parametrize(("method", "path", "body"), NO_STORE_REQUESTS)
 def test_every_answer_is_no_store(client, method, path, body):
-    """Review finding: handles and id_tokens travel in answers that said nothing about caching."""
+    """Handles and id_tokens travel in answers: no cache (browser, proxy, CDN) may keep any."""
     resp = client.open(path, method=method, json=body)
     assert resp.headers["Cache-Control"] == "no-store"
 

@@ -119,8 +119,8 @@ def _hold_lock(redis, key_prefix, openid, seconds=60):
 
 
 def test_refresh_and_logout_do_not_wait_on_a_held_lock(app, auth, redis, key_prefix):
-    """Review finding: 64 refreshes on one handle each waited 12 s on the lock, tying up
-    every worker. They answer 409 with Retry-After instead of waiting."""
+    """Many refreshes of one handle waiting on one user's lock would tie up every worker, so
+    they answer 409 with Retry-After instead of waiting."""
     headers = auth.signed_in()
     _hold_lock(redis, key_prefix, auth.openid)
     for method, path in (("POST", "/api/v1/session/refresh"), ("DELETE", "/api/v1/session")):
