@@ -122,10 +122,14 @@ bench-workers: bench-install  ## gthread vs gevent, floor and bff: 4-7 min measu
 	bash bench/setup.sh
 	$(BIN)/python -m bench.run --workers $(BENCH_ARGS)
 
+bench-apps: bench-install  ## one app beside thirteen: CPU per bind of the app lookup, in one process (about 20 s)
+	bash bench/setup.sh
+	$(BIN)/python -m bench.apps
+
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) $(LOWEST) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov *.egg-info
 	rm -rf simulators/*.egg-info
 	rm -rf $(MP)/node_modules
 
 .PHONY: help install run test test-js test-lowest lock lint fuzz typecheck bench bench-install
-.PHONY: bench-smoke bench-workers clean
+.PHONY: bench-smoke bench-workers bench-apps clean

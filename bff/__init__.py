@@ -16,11 +16,11 @@ __all__ = ["__version__", "create_app"]
 if TYPE_CHECKING:
     from flask import Flask
 
-    from bff.services import Services
+    from bff.services import Deployment
     from bff.settings import Settings
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
+def create_app(settings: Settings | None = None, deployment: Deployment | None = None) -> Flask:
     """Create and configure the BFF application (one per gunicorn worker).
 
     The imports are here, not at the top, so that ``import bff.flows`` (from a CLI or a worker)
@@ -31,7 +31,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from werkzeug.middleware.proxy_fix import ProxyFix
 
     from bff.observability import configure_logging, record_build
-    from bff.services import build_services
+    from bff.server_settings import remembered
+    from bff.services import build_deployment
     from bff.settings import load_settings
     from bff.version import build_commit
     from bff.web.errors import register_error_handlers
@@ -40,11 +41,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from bff.web.tracing import configure_tracing
     from bff.web.views import BLUEPRINTS
 
-    settings = settings or load_settings()
+    validated = remembered()  # under gunicorn: what the master validated last
+    settings = settings or (validated[0] if validated else load_settings())
     app = BffFlask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     configure_logging(settings.log_level)
-    app.extensions["bff"] = services or build_services(settings)
+    app.extensions["bff"] = deployment or build_deployment(settings)
     # X-device-ip: the TRUSTED_PROXY_COUNT-th X-Forwarded-For entry from the right.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_count)  # type: ignore[method-assign]
     register_request_hooks(app)  # first: later logs and errors carry request_id

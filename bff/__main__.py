@@ -29,8 +29,9 @@ from typing import Any
 
 from werkzeug.serving import make_server
 
+from bff.dev_settings import DEV_PORT_VARS, dev_defaults, dev_ports
 from bff.errors import SettingsError
-from bff.settings import DEV_PORT_VARS, dev_defaults, dev_ports, load_settings
+from bff.settings import load_settings
 
 LOOPBACK = "127.0.0.1"
 DEMO_USER, DEMO_PASSWORD, DEMO_MOBILE = "alice", "demo-password-1", "+86-13800000000"

@@ -8,6 +8,9 @@ read and validated exactly as the service reads them (``bff.settings.load_settin
     bff-admin hash-openid OPENID     the openid_hash the logs carry for that user
     bff-admin check-config           validate the environment, print the settings (redacted)
 
+``--app NAME`` (before the command) picks the app of ``BFF_APPS_FILE`` a command is about: its
+Redis keys (default: the environment's app, ``default``).
+
 Nothing printed is a token, a state token, a handle or a secret. Exit status: 0 done;
 1 configuration error (one line naming the variable, as gunicorn's master prints it);
 2 usage error; 3 Redis unavailable, or the user's openid lock stayed taken.
@@ -23,13 +26,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bff import flows
+from bff.apps import DEFAULT_APP
 from bff.errors import BffError, SettingsError
 from bff.models import WECHAT_ID
 from bff.observability import hash_openid
-from bff.services import Services, build_services
+from bff.services import Services, build_deployment
 from bff.settings import Settings, load_settings
 
-EXIT_CONFIG, EXIT_FAILED = 1, 3  # and 2: a usage error (argparse)
+EXIT_CONFIG, EXIT_USAGE, EXIT_FAILED = 1, 2, 3  # 2: also argparse's usage errors
 
 
 def _openid(value: str) -> str:
@@ -43,6 +47,13 @@ def _parser() -> argparse.ArgumentParser:
         prog="bff-admin",
         description="bff operator commands against the configured Redis (settings from the "
         "environment, as for the service).",
+    )
+    parser.add_argument(
+        "--app",
+        default=DEFAULT_APP,
+        metavar="NAME",
+        help="the app (an [apps.NAME] of BFF_APPS_FILE) whose Redis keys a command reads; "
+        f"default: {DEFAULT_APP}, the environment's",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     session = commands.add_parser("session", help="a WeChat user's session, pending bind, handles")
@@ -68,17 +79,26 @@ def _parser() -> argparse.ArgumentParser:
 Command = Callable[[argparse.Namespace, Settings], Any]
 
 
-def _with_services(settings: Settings, use: Callable[[Services], Any]) -> Any:
-    """Run ``use`` with the service's clients, closed afterwards (nothing is left open)."""
-    svc = build_services(settings)
+class UnknownAppName(Exception):
+    """``--app`` names no app of this deployment."""
+
+
+def _with_services(
+    args: argparse.Namespace, settings: Settings, use: Callable[[Services], Any]
+) -> Any:
+    """Run ``use`` with the ``--app`` app's clients, closed afterwards (nothing left open)."""
+    deployment = build_deployment(settings)
     try:
+        svc = deployment.app(args.app)
+        if svc is None:
+            raise UnknownAppName(args.app)
         return use(svc)
     finally:
-        svc.close()
+        deployment.close()
 
 
 def _session_show(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    state = _with_services(settings, lambda svc: svc.store.describe(args.openid))
+    state = _with_services(args, settings, lambda svc: svc.store.describe(args.openid))
     return {"openid_hash": hash_openid(settings.openid_hash_key, args.openid), **state}
 
 
@@ -88,7 +108,7 @@ def _session_revoke(args: argparse.Namespace, settings: Settings) -> dict[str, A
         flows.revoke(svc, args.openid)  # what logout does, under the openid lock
         return {"revoked": True, "before": before, "after": svc.store.describe(args.openid)}
 
-    outcome = _with_services(settings, revoke)
+    outcome = _with_services(args, settings, revoke)
     return {"openid_hash": hash_openid(settings.openid_hash_key, args.openid), **outcome}
 
 
@@ -125,6 +145,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     command: Command = args.run
     try:
         result = command(args, settings)
+    except UnknownAppName as exc:
+        names = ", ".join(app.name for app in settings.apps)
+        print(f"bff-admin: no app {exc} in this deployment (apps: {names})", file=sys.stderr)  # noqa: T201
+        return EXIT_USAGE
     except BffError as exc:  # Redis down (fail closed), the openid lock held
         print(f"bff-admin: {exc.code}: {exc.message}", file=sys.stderr)  # noqa: T201
         return EXIT_FAILED

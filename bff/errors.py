@@ -16,6 +16,7 @@ WECHAT_CODE_INVALID = "BFF.WECHAT_CODE_INVALID"
 UNAUTHENTICATED = "BFF.UNAUTHENTICATED"
 SESSION_EXPIRED = "BFF.SESSION_EXPIRED"
 NOT_FOUND = "BFF.NOT_FOUND"
+UNKNOWN_APP = "BFF.UNKNOWN_APP"
 METHOD_NOT_ALLOWED = "BFF.METHOD_NOT_ALLOWED"
 NO_PENDING_BIND = "BFF.NO_PENDING_BIND"
 REQUEST_IN_PROGRESS = "BFF.REQUEST_IN_PROGRESS"
@@ -37,6 +38,7 @@ CODES: dict[str, tuple[int, str]] = {
     UNAUTHENTICATED: (401, "missing or invalid credentials"),
     SESSION_EXPIRED: (401, "the session has expired; log in again"),
     NOT_FOUND: (404, "no such endpoint"),
+    UNKNOWN_APP: (404, "this deployment serves no mini program with that appid"),
     METHOD_NOT_ALLOWED: (405, "method not allowed on this endpoint"),
     NO_PENDING_BIND: (409, "no bind is pending for this WeChat account; start again with login"),
     REQUEST_IN_PROGRESS: (
@@ -118,6 +120,11 @@ class Unauthenticated(BffError):
 
 class NotFound(BffError):
     code = NOT_FOUND
+    status, message = CODES[code]
+
+
+class UnknownApp(BffError):
+    code = UNKNOWN_APP
     status, message = CODES[code]
 
 

@@ -33,20 +33,22 @@ from pythonjsonlogger.orjson import OrjsonFormatter
 from bff.version import __version__
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-REQUESTS = Counter("bff_requests_total", "Requests answered", ["route", "status"])
+# Every request metric carries the app it was for (``none`` when no app was established).
+REQUESTS = Counter("bff_requests_total", "Requests answered", ["route", "status", "app"])
 REQUEST_DURATION = Histogram(
-    "bff_request_duration_seconds", "Request duration", ["route"], buckets=_LATENCY_BUCKETS
+    "bff_request_duration_seconds", "Request duration", ["route", "app"], buckets=_LATENCY_BUCKETS
 )
 UPSTREAM_REQUESTS = Counter(
-    "bff_upstream_requests_total", "Calls to the IDaaS and WeChat", ["upstream", "outcome"]
+    "bff_upstream_requests_total", "Calls to the IDaaS and WeChat", ["upstream", "outcome", "app"]
 )
 UPSTREAM_DURATION = Histogram(
     "bff_upstream_duration_seconds",
     "Upstream call duration",
-    ["upstream"],
+    ["upstream", "app"],
     buckets=_LATENCY_BUCKETS,
 )
-LOGIN_OUTCOMES = Counter("bff_login_outcomes_total", "Login and bind outcomes", ["status"])
+LOGIN_OUTCOMES = Counter("bff_login_outcomes_total", "Login and bind outcomes", ["status", "app"])
+NO_APP = "none"
 SESSION_STORE_ERRORS = Counter("bff_session_store_errors_total", "Failed session-store calls")
 LOCK_LEASES_LOST = Counter(
     "bff_lock_leases_lost_total", "Per-openid locks whose lease ran out before release"
@@ -74,6 +76,7 @@ class RequestRecord:
     upstream_ms: float = 0.0
     outcome: str | None = None
     openid_hash: str | None = None
+    app: str = NO_APP
     traceparent: str | None = None  # an incoming W3C traceparent, passed on to the upstreams
 
 
@@ -133,21 +136,34 @@ def _child(metric: Counter | Histogram, *labels: str) -> Any:
     return metric.labels(*labels)
 
 
-def count_request(route: str, status: int, seconds: float) -> None:
+def _app() -> str:
+    record = _current.get()
+    return record.app if record is not None else NO_APP
+
+
+def count_request(route: str, status: int, seconds: float, app: str) -> None:
     """``bff_requests_total`` and ``bff_request_duration_seconds`` of one answered request."""
-    _child(REQUESTS, route, str(status)).inc()
-    _child(REQUEST_DURATION, route).observe(seconds)
+    _child(REQUESTS, route, str(status), app).inc()
+    _child(REQUEST_DURATION, route, app).observe(seconds)
 
 
 def count_outcome(status: str) -> None:
     """``bff_login_outcomes_total`` (``status``: a known one, or ``OTHER``)."""
-    _child(LOGIN_OUTCOMES, status).inc()
+    _child(LOGIN_OUTCOMES, status, _app()).inc()
+
+
+def note_app(name: str) -> None:
+    """The app this request is for, on its log lines and metrics."""
+    record = _current.get()
+    if record is not None:
+        record.app = name
 
 
 def record_upstream(upstream: str, outcome: str, seconds: float) -> None:
     """Count one upstream call and add its time to this request's ``upstream_ms``."""
-    _child(UPSTREAM_REQUESTS, upstream, outcome).inc()
-    _child(UPSTREAM_DURATION, upstream).observe(seconds)
+    app = _app()
+    _child(UPSTREAM_REQUESTS, upstream, outcome, app).inc()
+    _child(UPSTREAM_DURATION, upstream, app).observe(seconds)
     record = _current.get()
     if record is not None:
         record.upstream_ms += seconds * 1000
@@ -166,6 +182,8 @@ class _RequestContext(logging.Filter):
                 record.request_id = current.request_id
             if getattr(record, "openid_hash", None) is None:
                 record.openid_hash = current.openid_hash
+            if getattr(record, "app", None) is None:
+                record.app = current.app
         return True
 
 

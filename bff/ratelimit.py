@@ -26,11 +26,11 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from functools import partial
 
+from bff.apps import AppSettings
 from bff.errors import RateLimited, SessionStoreUnavailable
 from bff.limits import Counter, Hits, Limits, Scope, counters
 from bff.observability import RATE_LIMITER_FAIL_OPEN, SESSION_STORE_ERRORS
 from bff.session_store import SessionStore
-from bff.settings import Settings
 
 log = logging.getLogger("bff.ratelimit")
 _MOBILE = re.compile(r"^\+([0-9]{1,4})-([0-9]+)$")  # ASCII digits only
@@ -47,8 +47,8 @@ class Route(enum.Enum):
     SESSION = "session"  # refresh, GET and DELETE /session
 
 
-def route_limits(settings: Settings) -> dict[Route, Limits]:
-    """Which setting limits which route."""
+def route_limits(settings: AppSettings) -> dict[Route, Limits]:
+    """Which of an app's limits limits which route."""
     return {
         Route.WECHAT_SESSION: settings.rate_limit_login,
         Route.LOGIN: settings.rate_limit_login,

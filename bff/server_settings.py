@@ -89,6 +89,22 @@ def _cross_checks(data: Mapping[str, Any]) -> dict[str, str]:
     return problems
 
 
+# What the gunicorn master validated last (config/gunicorn.conf.py): the workers it forks inherit
+# it, and build their app from it rather than reading BFF_APPS_FILE again (which a bad edit may
+# have broken since). A SIGHUP replaces it only with a configuration that validates.
+_VALIDATED: list[tuple[Settings, ServerSettings]] = []
+
+
+def remember(settings: Settings, server: ServerSettings) -> None:
+    """The gunicorn master's configuration, for the workers it forks from now on."""
+    _VALIDATED[:] = [(settings, server)]
+
+
+def remembered() -> tuple[Settings, ServerSettings] | None:
+    """What :func:`remember` kept in this process or the master it was forked from."""
+    return _VALIDATED[0] if _VALIDATED else None
+
+
 def load_server_settings(
     environ: Mapping[str, str] | None = None,
 ) -> tuple[Settings, ServerSettings]:

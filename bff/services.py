@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -10,31 +12,66 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from bff.apps import DEFAULT_APP, AppSettings
 from bff.clients.http import Upstream, breaker
 from bff.clients.idaas import IdaasClient
 from bff.clients.wechat import WeChatClient
 from bff.id_token import IdTokenVerifier
+from bff.lazy import Lazy
 from bff.ratelimit import Limiter, route_limits
 from bff.session_store import SessionStore
+from bff.session_store.base import RedisClient
 from bff.settings import REDIS_MAX_CONNECTIONS, REDIS_RETRIES, REDIS_TIMEOUT_S, Settings
 
 
 @dataclass(frozen=True)
 class Services:
+    """One app's clients: what the flows use to serve a request of that app."""
+
     settings: Settings
+    app: AppSettings
     store: SessionStore
     limiter: Limiter
     idaas: IdaasClient
     wechat: WeChatClient | None
     verifier: IdTokenVerifier
-    upstreams: tuple[Upstream, ...] = ()
     openid_hash_key: bytes = field(default=b"", repr=False)  # of the openid hash in logs
+    close: Callable[[], None] = field(default=lambda: None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Every app this process serves, and the connections they share (one Redis client, one
+    pooled HTTP session per upstream URL)."""
+
+    settings: Settings
+    apps: dict[str, Services]
+    closers: tuple[Callable[[], None], ...] = field(default=(), repr=False)
+    by_appid: dict[str, Services] = field(init=False, repr=False)
+    identity_sources: set[str] = field(init=False)  # the identity modes of the apps served
+
+    def __post_init__(self) -> None:
+        appids = {s.app.wechat_appid: s for s in self.apps.values() if s.app.wechat_appid}
+        object.__setattr__(self, "by_appid", appids)
+        object.__setattr__(
+            self, "identity_sources", {s.app.identity_source for s in self.apps.values()}
+        )
+
+    @property
+    def default(self) -> Services:
+        return self.apps[DEFAULT_APP]
+
+    def app(self, name: str) -> Services | None:
+        return self.apps.get(name)
+
+    def for_appid(self, appid: str) -> Services | None:
+        """The app of a WeChat appid (every app's is its own)."""
+        return self.by_appid.get(appid)
 
     def close(self) -> None:
         """Release sockets: the Redis pool and the upstream HTTP sessions."""
-        self.store.close()
-        for upstream in self.upstreams:
-            upstream.close()
+        for close in self.closers:
+            close()
 
 
 def redis_client(settings: Settings) -> redis.Redis | redis.RedisCluster:
@@ -86,32 +123,63 @@ def lock_lease_s(settings: Settings) -> float:
     return 2 * (settings.idaas_connect_timeout_s + settings.idaas_read_timeout_s) + 15.0
 
 
+def build_deployment(settings: Settings) -> Deployment:
+    """Every app's clients. Nothing here is shared across a fork: call it in each worker."""
+    redis_built: Lazy[RedisClient] = Lazy(lambda: redis_client(settings))
+    upstreams: dict[str, Upstream] = {}
+
+    def upstream(name: str, base_url: str, timeout: tuple[float, float]) -> Upstream:
+        key = f"{name} {base_url}"
+        if key not in upstreams:  # two apps of one tenant share its pool and its breaker
+            upstreams[key] = _upstream(settings, name, base_url, timeout)
+        return upstreams[key]
+
+    apps = {
+        app.name: _app_services(settings, app, redis_built.get, upstream) for app in settings.apps
+    }
+
+    def close_redis() -> None:
+        if redis_built.built is not None:
+            redis_built.built.close()
+
+    closers = (close_redis, *(u.close for u in upstreams.values()))
+    return Deployment(settings, apps, closers)
+
+
 def build_services(settings: Settings) -> Services:
-    """Build every client. Nothing here is shared across a fork: call it in each worker."""
-    idaas_http = _upstream(settings, "idaas", settings.idaas_base_url, settings.idaas_timeout)
-    idaas = IdaasClient(idaas_http, settings.idaas_client_id, settings.idaas_session_token_header)
+    """The default app's clients, for code that serves one app (bff-admin, tests); its
+    ``close`` releases every connection of the deployment built for it."""
+    deployment = build_deployment(settings)
+    return dataclasses.replace(deployment.default, close=deployment.close)
+
+
+def _app_services(
+    settings: Settings,
+    app: AppSettings,
+    redis_factory: Callable[[], RedisClient],
+    upstream: Callable[[str, str, tuple[float, float]], Upstream],
+) -> Services:
+    idaas_http = upstream("idaas", app.idaas_base_url, settings.idaas_timeout)
+    idaas = IdaasClient(idaas_http, app.idaas_client_id, app.idaas_session_token_header)
     wechat = None
-    if settings.identity_source == "wechat":
-        assert settings.wechat_appid and settings.wechat_secret  # checked by load_settings  # noqa: S101
-        wechat_http = _upstream(
-            settings, "wechat", settings.wechat_api_base, settings.wechat_timeout
-        )
-        wechat = WeChatClient(wechat_http, settings.wechat_appid, settings.wechat_secret)
+    if app.identity_source == "wechat":
+        assert app.wechat_appid and app.wechat_secret  # checked by load_settings  # noqa: S101
+        wechat_http = upstream("wechat", app.wechat_api_base, settings.wechat_timeout)
+        wechat = WeChatClient(wechat_http, app.wechat_appid, app.wechat_secret)
     store = SessionStore(
-        lambda: redis_client(settings),
-        settings.redis_key_prefix,
+        redis_factory,
+        app.redis_key_prefix,
         state_ttl_s=settings.state_token_ttl_s,
         handle_ttl_s=settings.handle_ttl_s,
         lock_lease_s=lock_lease_s(settings),
     )
     verifier = IdTokenVerifier(
         idaas.jwks,
-        issuer=settings.idaas_base_url.rstrip("/") + "/api/v1/oauth2",
-        audience=settings.idaas_client_id,
-        enabled=settings.idaas_verify_id_token,
+        issuer=app.idaas_base_url.rstrip("/") + "/api/v1/oauth2",
+        audience=app.idaas_client_id,
+        enabled=app.idaas_verify_id_token,
     )
-    upstreams = (idaas_http,) if wechat is None else (idaas_http, wechat_http)
-    limiter = Limiter(store, route_limits(settings))
+    limiter = Limiter(store, route_limits(app))
     return Services(
-        settings, store, limiter, idaas, wechat, verifier, upstreams, settings.openid_hash_key
+        settings, app, store, limiter, idaas, wechat, verifier, settings.openid_hash_key
     )

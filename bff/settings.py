@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from bff.apps import IDENTITY_SOURCES, AppSettings
+from bff.apps_file import apps_of
 from bff.env_fields import (
     LogLevel,
     RateLimitField,
@@ -25,7 +27,6 @@ from bff.errors import SettingsError
 from bff.limits import Limits, Scope
 
 ENVS = ("development", "production")
-IDENTITY_SOURCES = ("wechat", "gateway")
 SECRET_FIELDS = ("wechat_secret", "gateway_secret", "log_hash_key")
 URL_FIELDS = ("idaas_base_url", "wechat_api_base", "redis_url")  # logged as their host only
 OPENID, IP, ACCOUNT, DESTINATION = Scope.OPENID, Scope.IP, Scope.ACCOUNT, Scope.DESTINATION
@@ -43,49 +44,6 @@ REDIS_TIMEOUT_S = 1.0
 REDIS_RETRIES = 1
 # Connections one worker keeps to Redis; a caller past them waits up to REDIS_TIMEOUT_S for one.
 REDIS_MAX_CONNECTIONS = 64
-
-# The development server's loopback ports (`make run`), each overridable by its variable.
-DEV_PORTS = {"bff": 8000, "idaas": 8101, "wechat": 8102, "redis": 6399}
-DEV_PORT_VARS = {
-    "bff": "BFF_DEV_PORT",
-    "idaas": "BFF_DEV_IDAAS_PORT",
-    "wechat": "BFF_DEV_WECHAT_PORT",
-    "redis": "BFF_DEV_REDIS_PORT",
-}
-
-
-def dev_ports(environ: Mapping[str, str]) -> dict[str, int]:
-    """DEV_PORTS with the ``BFF_DEV_*`` variables applied.
-
-    :raises SettingsError: naming the variable whose value is not a port (1-65535).
-    """
-    ports = dict(DEV_PORTS)
-    for part, name in DEV_PORT_VARS.items():
-        value = environ.get(name, "").strip()
-        if not value:
-            continue
-        if not (value.isascii() and value.isdigit() and 1 <= int(value) <= 65535):
-            raise SettingsError(f"{name}: not a port number (1-65535): {value[:20]!r}")
-        ports[part] = int(value)
-    return ports
-
-
-def dev_defaults(ports: Mapping[str, int]) -> dict[str, str]:
-    """What the development server (only) passes as ``load_settings(defaults=...)``: the
-    embedded simulators and Redis stand-in on these ports."""
-    return {
-        "IDAAS_BASE_URL": f"http://127.0.0.1:{ports['idaas']}",
-        "IDAAS_CLIENT_ID": "dev-client",
-        "REDIS_URL": f"redis://127.0.0.1:{ports['redis']}/0",
-        "WECHAT_APPID": "wx-sim-appid",
-        "WECHAT_SECRET": "wx-sim-secret",
-        "WECHAT_API_BASE": f"http://127.0.0.1:{ports['wechat']}",
-        "GATEWAY_SECRET": "dev-gateway-secret",
-        "LOG_LEVEL": "INFO",
-    }
-
-
-DEV_DEFAULTS: dict[str, str] = dev_defaults(DEV_PORTS)
 
 
 def _tls_or_loopback(url: str) -> bool:
@@ -162,6 +120,7 @@ class Settings:
     state_token_ttl_s: int = env_var(count("STATE_TOKEN_TTL_S", 600))
     gateway_openid_header: str = env_var(header("GATEWAY_OPENID_HEADER", "X-WX-OPENID"))
     gateway_unionid_header: str = env_var(header("GATEWAY_UNIONID_HEADER", "X-WX-UNIONID"))
+    gateway_appid_header: str = env_var(header("GATEWAY_APPID_HEADER", "X-WX-APPID"))
     gateway_secret_header: str = env_var(header("GATEWAY_SECRET_HEADER", "X-Gateway-Secret"))
     gateway_secret: str | None = env_var(
         fields.String(
@@ -188,6 +147,13 @@ class Settings:
     circuit_reset_s: float = env_var(positive("CIRCUIT_RESET_S", 30.0))
     log_level: str = env_var(LogLevel(data_key="LOG_LEVEL", load_default="INFO"))
     log_hash_key: str | None = env_var(fields.String(data_key="LOG_HASH_KEY", load_default=None))
+    bff_apps_file: str | None = env_var(fields.String(data_key="BFF_APPS_FILE", load_default=None))
+    # Every app served, the default one (these variables) first; built by collect_settings.
+    apps: tuple[AppSettings, ...] = ()
+
+    @property
+    def default_app(self) -> AppSettings:
+        return self.apps[0]
 
     @property
     def idaas_timeout(self) -> tuple[float, float]:
@@ -213,6 +179,9 @@ class Settings:
         out: dict[str, Any] = {}
         for f in dataclass_fields(self):
             value = getattr(self, f.name)
+            if f.name == "apps":
+                out["apps"] = [app.redacted() for app in value]
+                continue
             if f.name in SECRET_FIELDS and value:
                 value = "***"
             elif f.name in URL_FIELDS:
@@ -243,7 +212,8 @@ def _cross_checks(data: Mapping[str, Any]) -> dict[str, str]:
 
 
 _ENV_SCHEMA = Schema.from_dict(
-    {f.name: f.metadata["env"] for f in dataclass_fields(Settings)}, name="Environment"
+    {f.name: f.metadata["env"] for f in dataclass_fields(Settings) if "env" in f.metadata},
+    name="Environment",
 )()
 
 
@@ -281,7 +251,10 @@ def collect_settings(env: Mapping[str, str]) -> tuple[Settings | None, dict[str,
     """Settings from ``env`` and every problem found (None when there are any)."""
     data, problems = check_environment(_ENV_SCHEMA, env)
     problems = {**_cross_checks(data), **problems}  # a variable's own problem comes first
-    return (None, problems) if problems else (Settings(**data), {})
+    if problems:
+        return None, problems
+    apps, problems = apps_of(data, env)
+    return (None, problems) if problems else (Settings(**data, apps=apps), {})
 
 
 def load_settings(

@@ -20,7 +20,7 @@ from gunicorn import util as gunicorn_util  # type: ignore[import-untyped]
 from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 
 from bff.errors import SettingsError
-from bff.server_settings import load_server_settings
+from bff.server_settings import load_server_settings, remember, remembered
 
 if os.environ.get("BFF_ENV", "").strip() == "development":
     # Development defaults (public secrets, plain-http upstreams) exist only under
@@ -33,9 +33,27 @@ if os.environ.get("BFF_ENV", "").strip() == "development":
     sys.exit(1)
 try:
     _settings, _server = load_server_settings()  # bff's variables and the GUNICORN_* ones
+    remember(_settings, _server)  # the workers forked from now on build their app from it
 except SettingsError as exc:
-    print(f"bff: configuration error: {exc}", file=sys.stderr)  # noqa: T201
-    sys.exit(1)
+    _previous = remembered()
+    if _previous is None:  # at start: one line, exit 1, no worker forks
+        print(f"bff: configuration error: {exc}", file=sys.stderr)  # noqa: T201
+        sys.exit(1)
+    # A SIGHUP (this file runs again) with a bad BFF_APPS_FILE: the apps that run keep running,
+    # and the new workers get the configuration that last validated.
+    print(  # noqa: T201
+        json.dumps(
+            {
+                "level": "ERROR",
+                "logger": "bff.config",
+                "message": "configuration error on reload: the running configuration stays",
+                "error": str(exc),
+            }
+        ),
+        file=sys.stderr,
+        flush=True,
+    )
+    _settings, _server = _previous
 
 # Metrics from every worker, aggregated on scrape (prometheus-client multiprocess mode).
 _default_metrics_dir = os.path.join(tempfile.gettempdir(), "bff-metrics")

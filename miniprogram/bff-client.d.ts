@@ -16,6 +16,8 @@
 /** `POST /api/v1/wechat/session` body. */
 export interface WechatSessionRequest {
   wx_code: string;
+  /** The mini program's appid, where the deployment serves several; absent: its default app. */
+  appid?: string;
 }
 
 /** `POST /api/v1/wechat/session` answer (201). */
@@ -203,6 +205,12 @@ export interface BffClientOptions {
   retry?: RetryOptions;
   /** `false` when a gateway authenticates callers (IDENTITY_SOURCE=gateway): no handle at all. */
   handles?: boolean;
+  /**
+   * This mini program's appid, where one bff deployment serves several (sent once, in
+   * `POST /wechat/session`; the handle names the app afterwards). Default: none, bff's default
+   * app. `wx.getAccountInfoSync().miniProgram.appId` gives it.
+   */
+  appid?: string;
   /** The device clock, ms since the epoch (tests). Default `Date.now`. */
   now?: () => number;
   /** Waiting between retries (tests). Default: setTimeout. */

@@ -226,3 +226,27 @@ def test_the_cli_loads_no_flask():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_app_names_whose_keys_a_command_reads(env, capsys, redis, key_prefix, tmp_path):
+    """--app: an app of BFF_APPS_FILE (its keys under its own prefix); an unknown one is a
+    usage error naming the apps there are."""
+    apps = tmp_path / "apps.toml"
+    apps.write_text(
+        '[apps.shop]\nwechat_appid = "wx-shop"\nidaas_client_id = "shop"\n'
+        'wechat_secret = { env = "SHOP_SECRET" }\n'
+    )
+    app_env = {**env, "BFF_APPS_FILE": str(apps), "SHOP_SECRET": "s" * 16}
+    openid = "o_app_" + secrets.token_hex(6)
+    redis.set(
+        f"{key_prefix}.shop:pending:{openid}",
+        '{"state_token": "t", "status": "SOCIAL_BIND"}',
+        ex=60,
+    )
+    status, out, err = _admin(capsys, app_env, "--app", "shop", "session", "show", openid)
+    assert status == 0 and json.loads(out)["pending_bind"]["exists"] is True, err
+    assert _show(capsys, app_env, openid)["pending_bind"]["exists"] is False  # the default app's
+    status, out, err = _admin(capsys, app_env, "--app", "blog", "session", "revoke", openid)
+    assert status == 2 and "no app blog in this deployment (apps: default, shop)" in err
+    status, out, err = _admin(capsys, app_env, "--app", "shop", "session", "revoke", openid)
+    assert status == 0 and not redis.exists(f"{key_prefix}.shop:pending:{openid}")

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 import bff.web.views  # noqa: F401 - declares every operation in the registry
+from bff.dev_settings import DEV_PORT_VARS, DEV_PORTS
 from bff.errors import CODES
 from bff.server_settings import ServerSettings, load_server_settings
-from bff.settings import DEV_PORT_VARS, DEV_PORTS, Settings, load_settings
+from bff.settings import Settings, load_settings
 from bff.web.operations import OPERATIONS, Operation
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +34,7 @@ def page(name: str) -> str:
     return (DOCS / name).read_text()
 
 
-SETTINGS_VARS = [f.metadata["env"].data_key for f in fields(Settings)]
+SETTINGS_VARS = [f.metadata["env"].data_key for f in fields(Settings) if "env" in f.metadata]
 SERVER_VARS = [f.metadata["env"].data_key for f in fields(ServerSettings)]
 # What config/gunicorn.conf.py reads itself (PROMETHEUS_MULTIPROC_DIR).
 CONF_VARS = re.findall(r'os\.environ\.setdefault\(\s*"([A-Z_]+)"', GUNICORN_CONF)
@@ -113,7 +114,11 @@ def test_every_variable_is_in_configuration_md_with_its_default() -> None:
     documented = variable_rows(page("configuration.md"))
     base = (load_settings(REQUIRED), load_server_settings(REQUIRED)[1])
     for name, meta in [
-        *((f.metadata["env"].data_key, f.metadata["env"]) for f in fields(Settings)),
+        *(
+            (f.metadata["env"].data_key, f.metadata["env"])
+            for f in fields(Settings)
+            if "env" in f.metadata
+        ),
         *((f.metadata["env"].data_key, f.metadata["env"]) for f in fields(ServerSettings)),
     ]:
         assert name in documented, f"docs/configuration.md does not document {name}"

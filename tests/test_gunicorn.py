@@ -93,11 +93,15 @@ def test_happy_path_under_gunicorn_two_workers(gunicorn, wechat_server, idaas_se
     counted = sum(
         float(m.group(1))
         for m in re.finditer(
-            r'^bff_requests_total\{route="/api/v1/login",status="200"\} (\S+)$', text, re.M
+            r'^bff_requests_total\{app="default",route="/api/v1/login",status="200"\} (\S+)$',
+            text,
+            re.M,
         )
     )
     assert counted == 6
-    assert re.search(r'^bff_login_outcomes_total\{status="SUCCESS"\} 6\.0$', text, re.M)
+    assert re.search(
+        r'^bff_login_outcomes_total\{app="default",status="SUCCESS"\} 6\.0$', text, re.M
+    )
     assert "bff_upstream_requests_total" in text and "bff_request_duration_seconds_bucket" in text
 
     # No secret in any log line the server wrote.

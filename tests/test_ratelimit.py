@@ -90,7 +90,9 @@ def test_limit_holds_across_two_gunicorn_workers(tmp_path, idaas_server, wechat_
         assert statuses.count(200) == 10 and statuses.count(429) == 6
         text = requests.get(server.base + "/metrics", timeout=10).text
         served = re.findall(
-            r'^bff_requests_total\{route="/api/v1/login",status="\d+"\} (\S+)$', text, re.M
+            r'^bff_requests_total\{app="default",route="/api/v1/login",status="\d+"\} (\S+)$',
+            text,
+            re.M,
         )
         assert sum(float(v) for v in served) == 16
     finally:

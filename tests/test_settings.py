@@ -8,16 +8,11 @@ from pathlib import Path
 import pytest
 
 from bff import create_app
+from bff.dev_settings import DEV_DEFAULTS, DEV_PORTS, dev_defaults, dev_ports
 from bff.env_fields import parse_rate_limits
 from bff.errors import SettingsError
 from bff.limits import Rate, Scope
-from bff.settings import (
-    DEV_DEFAULTS,
-    DEV_PORTS,
-    dev_defaults,
-    dev_ports,
-    load_settings,
-)
+from bff.settings import load_settings
 from tests.support.gunicorn import load_config
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,6 +7,7 @@ import logging
 import secrets
 import time
 
+from bff.apps import DEFAULT_APP
 from bff.limits import Scope
 from bff.models import Caller, Device
 
@@ -32,9 +33,11 @@ def now() -> int:
     return int(time.time())
 
 
-def new_handle() -> tuple[str, str]:
-    """A fresh opaque handle (256 bits from ``secrets``) and its SHA-256, the only form stored."""
-    handle = secrets.token_urlsafe(32)
+def new_handle(app: str) -> tuple[str, str]:
+    """A fresh opaque handle (256 bits from ``secrets``; after ``{app}.`` for any app but the
+    default one, so that it names its app) and its SHA-256, the only form stored."""
+    token = secrets.token_urlsafe(32)
+    handle = token if app == DEFAULT_APP else f"{app}.{token}"
     return handle, handle_digest(handle)
 
 

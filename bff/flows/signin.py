@@ -37,7 +37,7 @@ def open_wechat_session(svc: Services, wx_code: str, ip: str | None) -> WechatSe
     note_openid(svc.openid_hash_key, who.openid)
     # Per openid too, now that we know it; the per-IP count came before the call.
     svc.limiter.hit(Route.WECHAT_SESSION, {Scope.OPENID: who.openid}, fail_open=True)
-    handle, digest = new_handle()
+    handle, digest = new_handle(svc.app.name)
     svc.store.save_handle(digest, who)
     note_outcome("HANDLE_ISSUED")
     return WechatSession(handle, svc.settings.handle_ttl_s)

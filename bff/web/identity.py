@@ -12,52 +12,91 @@ import re
 
 from flask import request
 
-from bff.errors import BadRequest, Unauthenticated
+from bff.apps import DEFAULT_APP
+from bff.errors import BadRequest, Unauthenticated, UnknownApp
 from bff.flows import handle_digest
 from bff.models import WECHAT_ID, Caller, Device
-from bff.observability import note_openid
-from bff.services import Services
+from bff.observability import note_app, note_openid
+from bff.services import Deployment, Services
 
-_HANDLE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32): 256 bits
+# A handle: secrets.token_urlsafe(32) (256 bits), after its app's name and a dot for any app but
+# the default one.
+_HANDLE = re.compile(r"^(?:(?P<app>[a-z][a-z0-9-]{0,31})\.)?(?P<token>[A-Za-z0-9_-]{43})$")
 _HEADER_VALUE = re.compile(r"^[\x20-\x7e\x80-\uffff]{1,512}$")  # printable, bounded, no CR/LF
 
 
-def current_caller(svc: Services) -> Caller:
-    """The caller's WeChat identity, from the handle or the gateway headers.
+def current_caller(deployment: Deployment) -> tuple[Services, Caller]:
+    """The app the request is for, and the caller's WeChat identity in it: from a handle (the
+    handle names its app), or from the gateway's headers (the gateway names the app by appid).
 
-    :raises Unauthenticated: 401 when it cannot be established.
+    :raises Unauthenticated: 401 when the caller cannot be established.
+    :raises UnknownApp: 404 when the gateway names an appid this deployment does not serve.
     :raises SessionStoreUnavailable: 503 when the handle cannot be looked up (fail closed).
     """
-    if svc.settings.identity_source == "gateway":
-        caller = _from_gateway(svc)
+    if _through_gateway(deployment):
+        svc, caller = _from_gateway(deployment)
     else:
-        caller = _from_handle(svc)
+        svc, caller = _from_handle(deployment)
+    note_app(svc.app.name)
     note_openid(svc.openid_hash_key, caller.openid)
-    return caller
+    return svc, caller
 
 
-def _from_handle(svc: Services) -> Caller:
+def _through_gateway(deployment: Deployment) -> bool:
+    """Gateway identity when every app takes it; handles when none does; when the modes are
+    mixed, gateway identity for a request that carries the gateway's secret header (a gateway
+    may forward an Authorization header of its own)."""
+    modes = deployment.identity_sources
+    if modes == {"gateway"} or modes == {"wechat"}:
+        return modes == {"gateway"}
+    return deployment.settings.gateway_secret_header in request.headers
+
+
+def _from_handle(deployment: Deployment) -> tuple[Services, Caller]:
     scheme, _, handle = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not _HANDLE.match(handle):
+    found = _HANDLE.match(handle) if scheme.lower() == "bearer" else None
+    if found is None:
         raise Unauthenticated(message="missing or malformed Authorization: Bearer <handle>")
+    svc = deployment.app(found["app"] or DEFAULT_APP)
+    gone = Unauthenticated(message="unknown or expired handle; open a new WeChat session")
+    if svc is None or svc.app.identity_source != "wechat":
+        raise gone
     digest = handle_digest(handle)
     who = svc.store.load_handle(digest)  # fail closed: 503 when Redis is down
     if who is None:
-        raise Unauthenticated(message="unknown or expired handle; open a new WeChat session")
-    return Caller(who.openid, who.unionid, digest)
+        raise gone
+    return svc, Caller(who.openid, who.unionid, digest)
 
 
-def _from_gateway(svc: Services) -> Caller:
-    settings = svc.settings
+def _from_gateway(deployment: Deployment) -> tuple[Services, Caller]:
+    settings = deployment.settings
     offered = request.headers.get(settings.gateway_secret_header, "").encode()
     expected = (settings.gateway_secret or "").encode()
     if not expected or not hmac.compare_digest(offered, expected):
         raise Unauthenticated(message="the request did not come through the gateway")
+    appid = request.headers.get(settings.gateway_appid_header)
+    svc = deployment.for_appid(appid) if appid else deployment.default
+    if svc is None:
+        raise UnknownApp()
+    if svc.app.identity_source != "gateway":
+        raise Unauthenticated(message="this app signs in with a handle (wechat/session)")
     openid = request.headers.get(settings.gateway_openid_header, "")
     unionid = request.headers.get(settings.gateway_unionid_header) or None
     if not WECHAT_ID.match(openid) or (unionid is not None and not WECHAT_ID.match(unionid)):
         raise Unauthenticated(message="the gateway sent no valid WeChat identity")
-    return Caller(openid, unionid, None)
+    return svc, Caller(openid, unionid, None)
+
+
+def named_app(deployment: Deployment, appid: str | None) -> Services:
+    """The app ``wechat/session`` names by its WeChat appid (none: the default app).
+
+    :raises UnknownApp: 404 for an appid this deployment does not serve.
+    """
+    svc = deployment.for_appid(appid) if appid else deployment.default
+    if svc is None:
+        raise UnknownApp()
+    note_app(svc.app.name)
+    return svc
 
 
 def client_ip() -> str | None:

@@ -26,6 +26,13 @@ Login backend-for-frontend between a WeChat mini program and a Bamboocloud IDaaS
 
 This document describes the `{mode}` identity mode (`IDENTITY_SOURCE`) of the bff that serves
 it. The server URL is relative: the gateway in front of bff decides the host.
+
+One deployment may serve several mini programs (apps). In `wechat` mode a mini program names
+itself once, with its `appid` in `POST /api/v1/wechat/session`, and the handle answered names
+its app from then on; in `gateway` mode the gateway names it with the mini program's appid in
+`{appid_header}`, beside the identity headers and the shared secret. Without either, the request
+is for the deployment's default app. An appid the deployment does not serve is
+`404 BFF.UNKNOWN_APP`; a sign-in route an app does not offer is `404 BFF.NOT_FOUND`.
 `operationId`s are stable (clients are generated from them). Every answer carries
 `X-Request-ID` (also the `request_id` of every error) and `Cache-Control: no-store`. Every error
 is `{{"error_code", "error_msg", "request_id"}}`; each response lists the `error_code` values
@@ -64,7 +71,8 @@ SECURITY = {
             "type": "apiKey",
             "in": "header",
             "description": "the secret the gateway adds (GATEWAY_SECRET), with the caller's "
-            "identity headers (GATEWAY_OPENID_HEADER, GATEWAY_UNIONID_HEADER)",
+            "identity headers (GATEWAY_OPENID_HEADER, GATEWAY_UNIONID_HEADER) and, where the "
+            "deployment serves several mini programs, the appid (GATEWAY_APPID_HEADER)",
         },
     ),
 }
@@ -181,14 +189,14 @@ def _success(op: Operation) -> dict[str, Any]:
     return success
 
 
-def _operation(op: Operation, scheme: str) -> dict[str, Any]:
+def _operation(op: Operation, schemes: list[str]) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "operationId": op.operation_id,
         "summary": op.summary,
         "tags": list(op.tags),
     }
     if op.auth:
-        doc["security"] = [{scheme: []}]
+        doc["security"] = [{scheme: []} for scheme in schemes]  # any one of them
     if op.auth and VALIDATION in op.errors:  # an operation that reads device headers
         doc["parameters"] = [
             _device_header(name, required and op.device_required)
@@ -201,28 +209,38 @@ def _operation(op: Operation, scheme: str) -> dict[str, Any]:
     return doc
 
 
+def _security_scheme(spec: APISpec, mode: str, secret_header: str) -> str:
+    """Declare the security scheme of ``mode``; :returns: its name."""
+    scheme, security = SECURITY[mode]
+    if mode == "gateway":
+        security = {**security, "name": secret_header}
+    spec.components.security_scheme(scheme, security)
+    return scheme
+
+
 @functools.cache
 def openapi_document(
     identity_source: str = "wechat",
     secret_header: str = "X-Gateway-Secret",  # noqa: S107
+    appid_header: str = "X-WX-APPID",
 ) -> dict[str, Any]:
-    """The document of a bff in ``identity_source`` mode whose ``GATEWAY_SECRET_HEADER`` is
-    ``secret_header``. Cached per arguments: do not change what it returns."""
+    """The document of a bff whose apps sign in in ``identity_source`` mode (``wechat``,
+    ``gateway``, or ``wechat+gateway`` when its apps differ), ``GATEWAY_SECRET_HEADER`` being
+    ``secret_header`` and ``GATEWAY_APPID_HEADER`` ``appid_header``. Cached per arguments: do
+    not change what it returns."""
+    modes = identity_source.split("+")
     spec = APISpec(
         title="bff",
         version=__version__,
         openapi_version="3.0.3",
         plugins=[MarshmallowPlugin()],
-        info={"description": DESCRIPTION.format(mode=identity_source)},
+        info={"description": DESCRIPTION.format(mode=identity_source, appid_header=appid_header)},
         servers=SERVERS,
     )
-    scheme, security = SECURITY[identity_source]
-    if identity_source == "gateway":
-        security = {**security, "name": secret_header}
-    spec.components.security_scheme(scheme, security)
+    schemes = [_security_scheme(spec, mode, secret_header) for mode in modes]
     for name, header in HEADERS.items():
         spec.components.header(name, header)
-    operations = [op for op in OPERATIONS if identity_source in op.identity_sources]
+    operations = [op for op in OPERATIONS if set(modes) & set(op.identity_sources)]
     seen: set[type] = {ErrorResponse}
     spec.components.schema("ErrorResponse", schema=ErrorResponse)
     for op in operations:
@@ -232,7 +250,7 @@ def openapi_document(
                 seen.add(schema)
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
-        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, scheme)
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, schemes)
     for path, path_operations in paths.items():
         spec.path(path=path, operations=path_operations)
     document = spec.to_dict()

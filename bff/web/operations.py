@@ -19,10 +19,12 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import Schema
 from werkzeug.exceptions import UnsupportedMediaType
 
+from bff.apps import IDENTITY_SOURCES, SIGN_IN_ROUTES
 from bff.errors import (
     BAD_RESPONSE,
     CODES,
     IDAAS_ERRORS,
+    NOT_FOUND,
     PAYLOAD_TOO_LARGE,
     RATE_LIMITED,
     REQUEST_IN_PROGRESS,
@@ -30,26 +32,29 @@ from bff.errors import (
     TIMEOUT,
     UNAUTHENTICATED,
     UNAVAILABLE,
+    UNKNOWN_APP,
     UNSUPPORTED_MEDIA_TYPE,
     VALIDATION,
     BadRequest,
     NotFound,
 )
 from bff.models import Caller
-from bff.services import Services
-from bff.settings import IDENTITY_SOURCES
-from bff.web.identity import current_caller
+from bff.services import Deployment, Services
+from bff.web.identity import current_caller, named_app
 
 View = Callable[[Services, Caller | None, dict[str, Any] | None], Any]
 
 # The error codes operations declare, in the groups they come in.
-AUTH = (UNAUTHENTICATED, SESSION_STORE_UNAVAILABLE)  # no caller, or Redis down (fail closed)
+# No caller, an appid the gateway names that is not served, or Redis down (fail closed).
+AUTH = (UNAUTHENTICATED, UNKNOWN_APP, SESSION_STORE_UNAVAILABLE)
 BODY = (VALIDATION, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE)  # a body (and device headers)
 UPSTREAM = (BAD_RESPONSE, UNAVAILABLE, TIMEOUT)  # an IDaaS or WeChat call failed
 IDAAS = (*UPSTREAM, IDAAS_ERRORS)  # an IDaaS call: its failures, its business errors passed on
 # login and login/phone (the binds add NO_PENDING_BIND): limits, the openid lock, the IDaaS.
-SIGN_IN = (*AUTH, *BODY, *IDAAS, RATE_LIMITED, REQUEST_IN_PROGRESS)
+# (NOT_FOUND: for an app that switched the route off.)
+SIGN_IN = (*AUTH, *BODY, *IDAAS, RATE_LIMITED, REQUEST_IN_PROGRESS, NOT_FOUND)
 MAX_JSON_DEPTH = 32
+PREFIX = "/api/v1/"
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,7 @@ class Operation:
     tags: tuple[str, ...] = field(default=())
     device_required: bool = True  # documents the device headers as required (auth operations)
     identity_sources: tuple[str, ...] = IDENTITY_SOURCES  # elsewhere: 404, and not documented
+    names_app: bool = False  # the body names the app (wechat/session's appid)
 
 
 OPERATIONS: list[Operation] = []
@@ -152,6 +158,7 @@ class Api:
         errors: tuple[str, ...],
         device_required: bool = True,
         identity_sources: tuple[str, ...] = IDENTITY_SOURCES,
+        names_app: bool = False,
     ) -> Callable[[View], View]:
         """Declare and register one operation.
 
@@ -171,6 +178,7 @@ class Api:
                 (self.tag,),
                 device_required,
                 identity_sources,
+                names_app,
             )
             self._add(op, path, view)
             return view
@@ -192,19 +200,24 @@ class Api:
 
 
 def _endpoint(op: Operation, view: View) -> Callable[[], Any]:
-    """The Flask view of ``op``: identity, the body loaded, ``view``, the answer dumped."""
+    """The Flask view of ``op``: the app and the caller, the body loaded, ``view``, the answer
+    dumped."""
     # Built once: a marshmallow schema costs more to build than to use (docs/performance.md).
     loader = op.request() if op.request is not None else None
     dumper = op.response() if op.response is not None else None
 
     def endpoint() -> Any:
-        svc: Services = current_app.extensions["bff"]
-        if svc.settings.identity_source not in op.identity_sources:
-            raise NotFound()
-        caller = current_caller(svc) if op.auth else None
+        deployment: Deployment = current_app.extensions["bff"]
+        if not deployment.identity_sources & set(op.identity_sources):
+            raise NotFound()  # e.g. wechat/session where no app takes handles
+        svc, caller = current_caller(deployment) if op.auth else (deployment.default, None)
         body = None
         if loader is not None:
             body = loader.load(read_json_body(optional=not loader.fields))
+        if op.names_app:
+            svc = named_app(deployment, body.get("appid") if isinstance(body, dict) else None)
+        if svc.app.identity_source not in op.identity_sources or not _enabled(op, svc):
+            raise NotFound()
         result = view(svc, caller, body)
         if isinstance(result, Response):
             return result
@@ -214,3 +227,9 @@ def _endpoint(op: Operation, view: View) -> Callable[[], Any]:
         return jsonify(payload), op.status
 
     return endpoint
+
+
+def _enabled(op: Operation, svc: Services) -> bool:
+    """Whether the app offers ``op`` (its sign-in routes are its own choice)."""
+    route = op.path.removeprefix(PREFIX)
+    return route not in SIGN_IN_ROUTES or route in svc.app.routes

@@ -47,7 +47,7 @@ def _finish(resp: Response) -> Response:
     resp.headers["Cache-Control"] = "no-store"
     elapsed = time.perf_counter() - record.started
     route = _route()
-    count_request(route, resp.status_code, elapsed)
+    count_request(route, resp.status_code, elapsed, record.app)
     log.log(
         logging.DEBUG if route in _PROBES else logging.INFO,  # probes and scrapes: quiet
         "request",
@@ -60,6 +60,7 @@ def _finish(resp: Response) -> Response:
             "upstream_ms": round(record.upstream_ms, 2),
             "outcome": record.outcome,
             "openid_hash": record.openid_hash,
+            "app": record.app,
         },
     )
     return resp

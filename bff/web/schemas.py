@@ -87,6 +87,14 @@ class WechatSessionRequest(_Request):
     openapi_examples = {"wx_code": {"wx_code": _WX_CODE}}
 
     wx_code = code_field(required=True, metadata={"description": "a wx.login code"})
+    appid = fields.String(
+        validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$", error="not a WeChat appid"),
+        metadata={
+            "description": "the mini program's appid (wx.getAccountInfoSync().miniProgram.appId)"
+            " when the deployment serves several; absent: its default app",
+            "example": "wx0123456789abcdef",
+        },
+    )
 
 
 class LoginRequest(_Request):

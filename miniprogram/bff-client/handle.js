@@ -20,7 +20,11 @@ const { wxLoginCode } = require('./wx-login.js');
  * @param {Context} ctx
  */
 async function openWechatSession(ctx) {
-  const makeBody = async () => ({ wx_code: await wxLoginCode(ctx.config.login) });
+  const appid = ctx.config.appid;
+  const makeBody = async () => {
+    const body = { wx_code: await wxLoginCode(ctx.config.login) };
+    return appid ? Object.assign(body, { appid }) : body; // which mini program, where bff serves several
+  };
   for (let codeRetried = false; ; codeRetried = true) {
     try {
       const answer = asRecord(await sendWithRetries(ctx, ROUTES.wechatSession, makeBody, null));

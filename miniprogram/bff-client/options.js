@@ -15,7 +15,8 @@
  *   baseUrl: string, request: RequestFunctionT, login: LoginFunctionT, storage: StorageLikeT,
  *   wx: WxLikeT, useHandles: boolean, timeoutMs: number, refreshMarginS: number,
  *   retry: RetryPolicy, now: () => number, sleep: (ms: number) => Promise<unknown>,
- *   keys: { handle: string, fingerprint: string }, agent: string, language: string | undefined
+ *   keys: { handle: string, fingerprint: string }, agent: string, language: string | undefined,
+ *   appid: string | undefined
  * }} Config
  */
 
@@ -97,6 +98,7 @@ function resolveOptions(options) {
     keys: { handle: prefix + '.handle', fingerprint: prefix + '.fingerprint' },
     agent: options.agent || 'bff-client/' + VERSION,
     language: options.language,
+    appid: options.appid,
   };
 }
 

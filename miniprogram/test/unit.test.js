@@ -66,6 +66,13 @@ describe('createBffClient', () => {
 });
 
 describe('the handle', () => {
+  test('names its mini program once, with the appid option, in wechat/session only', async () => {
+    const { fake, bff } = setup({ appid: 'wx-shop' });
+    await bff.login();
+    assert.deepEqual(fake.calls[0].data, { wx_code: 'wx-code-1', appid: 'wx-shop' });
+    assert.deepEqual(fake.calls[1].data, { code: 'wx-code-2' }); // the handle names the app now
+  });
+
   test('obtained on first use, stored under bff.handle, sent as Bearer', async () => {
     const { fake, bff } = setup();
     const out = await bff.login();

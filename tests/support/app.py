@@ -105,3 +105,26 @@ def assert_signed_in(resp, auth, idaas_sim, redis, key_prefix, subject="alice"):
     assert abs(cached["expire_at"] - (time.time() + 432000)) < 5
     assert 431990 < redis.ttl(key) <= 432000
     assert not redis.exists(f"{key_prefix}:pending:{auth.openid}")
+
+
+class AppCaller(AuthActions):
+    """A mini program of another app: it names its appid once, in wechat/session."""
+
+    def __init__(
+        self, client: FlaskClient, wechat: WeChatSimulator, idaas: IdaasSimulator, appid: str
+    ) -> None:
+        super().__init__(client, wechat, idaas)
+        self.appid = appid
+
+    def open_session(self) -> str:
+        body = {"wx_code": self.wx_code(), "appid": self.appid}
+        resp = self.client.post("/api/v1/wechat/session", json=body)
+        assert resp.status_code == 201, resp.json
+        self.handle = resp.json["handle"]
+        return self.handle
+
+
+def apps_file(path: Any, text: str) -> str:
+    """An apps file (BFF_APPS_FILE) written at ``path``; its path as a string."""
+    path.write_text(text)
+    return str(path)

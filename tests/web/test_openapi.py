@@ -196,7 +196,14 @@ def test_error_codes_of_some_operations(documents):
     assert codes("get", "/readyz", "503") == {"BFF.NOT_READY"}
     assert codes("get", "/healthz", "500") == {"BFF.INTERNAL"}
     responses = documents["wechat"]["paths"]["/api/v1/session"]["delete"]["responses"]
-    assert set(responses) == {"204", "401", "409", "429", "500", "503"}  # 429: RATE_LIMIT_SESSION
+    # 404: an appid the gateway names that this deployment does not serve; 429: RATE_LIMIT_SESSION
+    assert set(responses) == {"204", "401", "404", "409", "429", "500", "503"}
+    assert codes("delete", "/api/v1/session", "404") == {"BFF.UNKNOWN_APP"}
+    # A sign-in route an app switches off answers 404 for that app.
+    assert codes("post", "/api/v1/bind/wechat-phone", "404") == {
+        "BFF.UNKNOWN_APP",
+        "BFF.NOT_FOUND",
+    }
     refresh = documents["wechat"]["paths"]["/api/v1/session/refresh"]["post"]["responses"]
     assert "Retry-After" in refresh["429"]["headers"]
 

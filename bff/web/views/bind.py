@@ -16,7 +16,7 @@ from marshmallow import Schema
 
 from bff import flows
 from bff.credentials import BindCredential, UsernamePassword, VerifiedContact, WechatPhone
-from bff.errors import NO_PENDING_BIND, RATE_LIMITED, VALIDATION
+from bff.errors import NO_PENDING_BIND, NOT_FOUND, RATE_LIMITED, VALIDATION
 from bff.models import Caller, Captcha, Outcome
 from bff.services import Services
 from bff.web.identity import current_device, optional_device
@@ -103,7 +103,7 @@ for _route in BIND_ROUTES:
     "/captcha",
     "A slider captcha for POST /verification-codes (null fields left out)",
     response=CaptchaResponse,
-    errors=(*AUTH, VALIDATION, *IDAAS, RATE_LIMITED),
+    errors=(*AUTH, VALIDATION, *IDAAS, RATE_LIMITED, NOT_FOUND),
     device_required=False,
 )
 def captcha(svc: Services, caller: Caller | None, body: Any) -> Captcha:
@@ -118,7 +118,7 @@ def captcha(svc: Services, caller: Caller | None, body: Any) -> Captcha:
     "Verify the slider and send an SMS or e-mail code for the pending bind",
     request=VerificationCodesRequest,
     status=204,
-    errors=(*AUTH, *BODY, *IDAAS, RATE_LIMITED, NO_PENDING_BIND),
+    errors=(*AUTH, *BODY, *IDAAS, RATE_LIMITED, NO_PENDING_BIND, NOT_FOUND),
 )
 def send_verification_code(svc: Services, caller: Caller | None, body: Any) -> None:
     device = current_device()  # checked before anything is counted or sent

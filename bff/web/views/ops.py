@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 
 from bff import flows
+from bff.apps import IDENTITY_SOURCES
 from bff.errors import CODES, NOT_READY
 from bff.observability import metrics_text
 from bff.services import Services
@@ -71,4 +72,7 @@ def metrics(svc: Services, caller: Any, body: Any) -> Response:
 @api.operation("GET", "/openapi.json", "This document", auth=False, errors=())
 def openapi_json(svc: Services, caller: Any, body: Any) -> Response:
     settings = svc.settings
-    return jsonify(openapi_document(settings.identity_source, settings.gateway_secret_header))
+    modes = current_app.extensions["bff"].identity_sources
+    mode = "+".join(m for m in IDENTITY_SOURCES if m in modes)
+    document = openapi_document(mode, settings.gateway_secret_header, settings.gateway_appid_header)
+    return jsonify(document)

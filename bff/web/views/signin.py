@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint
 
 from bff import flows
-from bff.errors import RATE_LIMITED, SESSION_STORE_UNAVAILABLE, WECHAT_CODE_INVALID
+from bff.errors import RATE_LIMITED, SESSION_STORE_UNAVAILABLE, UNKNOWN_APP, WECHAT_CODE_INVALID
 from bff.models import Caller, Outcome, WechatSession
 from bff.services import Services
 from bff.web.identity import client_ip, current_device
@@ -35,8 +35,16 @@ api = Api(bp, "sign-in")
     response=WechatSessionResponse,
     status=201,
     auth=False,
-    errors=(*BODY, *UPSTREAM, WECHAT_CODE_INVALID, RATE_LIMITED, SESSION_STORE_UNAVAILABLE),
-    identity_sources=("wechat",),  # 404 in gateway mode, whatever the body
+    errors=(
+        *BODY,
+        *UPSTREAM,
+        WECHAT_CODE_INVALID,
+        RATE_LIMITED,
+        SESSION_STORE_UNAVAILABLE,
+        UNKNOWN_APP,
+    ),
+    identity_sources=("wechat",),  # 404 for an app in gateway mode
+    names_app=True,  # the body's appid (none: the default app); the handle carries it after
 )
 def create_wechat_session(svc: Services, caller: Caller | None, body: Any) -> WechatSession:
     return flows.open_wechat_session(svc, body["wx_code"], client_ip())
