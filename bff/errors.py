@@ -15,6 +15,7 @@ VALIDATION = "BFF.VALIDATION"
 WECHAT_CODE_INVALID = "BFF.WECHAT_CODE_INVALID"
 UNAUTHENTICATED = "BFF.UNAUTHENTICATED"
 SESSION_EXPIRED = "BFF.SESSION_EXPIRED"
+SESSION_REVOKED = "BFF.SESSION_REVOKED"
 NOT_FOUND = "BFF.NOT_FOUND"
 UNKNOWN_APP = "BFF.UNKNOWN_APP"
 METHOD_NOT_ALLOWED = "BFF.METHOD_NOT_ALLOWED"
@@ -37,6 +38,7 @@ CODES: dict[str, tuple[int, str]] = {
     WECHAT_CODE_INVALID: (400, "the wx.login code is invalid or already used; call wx.login again"),
     UNAUTHENTICATED: (401, "missing or invalid credentials"),
     SESSION_EXPIRED: (401, "the session has expired; log in again"),
+    SESSION_REVOKED: (401, "this device was signed out (on another device, or by an operator)"),
     NOT_FOUND: (404, "no such endpoint"),
     UNKNOWN_APP: (404, "this deployment serves no mini program with that appid"),
     METHOD_NOT_ALLOWED: (405, "method not allowed on this endpoint"),
@@ -140,6 +142,11 @@ class RequestInProgress(BffError):
 
 class SessionExpired(BffError):
     code = SESSION_EXPIRED
+    status, message = CODES[code]
+
+
+class SessionRevoked(BffError):
+    code = SESSION_REVOKED
     status, message = CODES[code]
 
 

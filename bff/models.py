@@ -25,6 +25,21 @@ class WechatIdentity:
 
 
 @dataclass(frozen=True)
+class HandleRecord:
+    """``{prefix}:handle:{sha256}``: whose a handle is, and the device it was issued to (what
+    ``GET /api/v1/sessions`` lists, and what a refresh bff starts itself sends the IDaaS)."""
+
+    openid: str
+    unionid: str | None
+    issued_at: int = 0  # unix seconds; 0 for a handle issued before bff kept it
+    last_used: int = 0  # unix seconds, updated at most once a minute
+    device_os: str | None = None
+    agent: str | None = None
+    fingerprint: str | None = field(default=None, repr=False)
+    ip: str | None = None  # masked: 203.0.113.*, 2001:db8:1::*
+
+
+@dataclass(frozen=True)
 class Caller:
     """An authenticated caller of the mini-program API."""
 
@@ -83,6 +98,8 @@ class CachedSession:
     expire_at: int  # unix seconds
     unionid: str | None
     id_token_sub: str | None
+    id_token: str | None = field(default=None, repr=False)  # the current one, verified
+    id_token_exp: int | None = None  # its exp (unix seconds)
 
 
 @dataclass(frozen=True)

@@ -138,7 +138,7 @@ def own_redis() -> Iterator[RedisProcess]:
 @pytest.fixture
 def limiter_denied_redis(key_prefix: str) -> Iterator[RedisProcess]:
     """A Redis whose ACL lets the session store work but denies the rate-limit counters."""
-    kinds = ("session", "pending", "handle", "handles", "lock")
+    kinds = ("session", "pending", "handle", "handles", "lock", "revoked", "subject")
     keys = [f"~{key_prefix}:{kind}:*" for kind in kinds]
     proc = RedisProcess(None, "--user", "default", "on", "nopass", *keys, "+@all").start()
     yield proc

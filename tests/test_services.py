@@ -45,7 +45,7 @@ def test_more_callers_than_pooled_connections_wait_for_one_and_redis_sees_the_bo
     def call() -> None:
         start.wait()
         try:
-            services.store.load_handle("0" * 64)
+            services.store.handles.authenticate("0" * 64)
         except SessionStoreUnavailable as exc:
             failures.append(repr(exc.__cause__ or exc))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import secrets
 import time
@@ -53,3 +54,14 @@ def client_ip(device: Device) -> str:
 def per_caller(caller: Caller, device: Device) -> dict[Scope, str]:
     """Counted per openid and per client IP."""
     return {Scope.IP: client_ip(device), Scope.OPENID: caller.openid}
+
+
+def mask_ip(ip: str | None) -> str | None:
+    """A client IP as a user's device list may show it: its network, ``203.0.113.0/24`` or
+    ``2001:db8:1::/48``, never the address; ``None`` for none or not an address."""
+    try:
+        address = ipaddress.ip_address(ip or "")
+    except ValueError:
+        return None
+    bits = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{bits}", strict=False))

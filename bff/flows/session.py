@@ -9,6 +9,7 @@ from bff.models import CachedSession, Caller, Device, HandleIndex, RefreshedToke
 from bff.observability import note_outcome
 from bff.ratelimit import Route
 from bff.services import Services
+from bff.session_store import UserState
 
 
 def _session_hits(svc: Services, caller: Caller) -> Hits:
@@ -27,25 +28,38 @@ def refresh(svc: Services, caller: Caller, device: Device) -> RefreshedToken:
         session = user.get(CachedSession)
         if session is None:
             raise SessionExpired()
-        try:
-            answer = svc.idaas.refresh(session.session_token, device)
-        except IdaasError as exc:
-            if exc.suffix in SESSION_TOKEN_GONE:
-                user.delete_session()
-                user.commit()
-                raise SessionExpired() from None
-            raise
-        if not answer.id_token:
-            raise bad_response()
-        verified = svc.verifier.verify(answer.id_token)
-        token = answer.session_token or session.session_token
-        if token != session.session_token or answer.expire:  # rotated, or its life extended
-            ttl = answer.expire or max(1, session.expire_at - now())
-            renewed = CachedSession(token, now() + ttl, session.unionid, verified.subject)
-            user.replace_session(renewed, ttl)
+        renewed = renew(svc, user, session, device)
         user.commit()
     note_outcome("REFRESHED")
-    return RefreshedToken(answer.id_token, max(0, verified.exp - now()))
+    assert renewed.id_token and renewed.id_token_exp  # noqa: S101 (renew sets both)
+    return RefreshedToken(renewed.id_token, max(0, renewed.id_token_exp - now()))
+
+
+def renew(svc: Services, user: UserState, session: CachedSession, device: Device) -> CachedSession:
+    """Under the user's lock: a fresh id_token for ``session``, queued to replace it (with a
+    rotated session token, and the IDaaS's new ``expire`` if it sent one).
+
+    :raises SessionExpired: the IDaaS no longer knows the session token (the session is
+        dropped, committed here).
+    """
+    try:
+        answer = svc.idaas.refresh(session.session_token, device)
+    except IdaasError as exc:
+        if exc.suffix in SESSION_TOKEN_GONE:
+            user.delete_session()
+            user.commit()
+            raise SessionExpired() from None
+        raise
+    if not answer.id_token:
+        raise bad_response()
+    verified = svc.verifier.verify(answer.id_token)
+    token = answer.session_token or session.session_token
+    expire_at = now() + answer.expire if answer.expire else session.expire_at
+    renewed = CachedSession(
+        token, expire_at, session.unionid, verified.subject, answer.id_token, verified.exp
+    )
+    user.replace_session(renewed, max(1, expire_at - now()))
+    return renewed
 
 
 def session_status(svc: Services, caller: Caller) -> int | None:

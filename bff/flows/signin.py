@@ -11,13 +11,22 @@ from functools import partial
 
 from bff.credentials import BindCredential
 from bff.errors import STATE_TOKEN_GONE, IdaasError, NoPendingBind, bad_response
-from bff.flows.common import KNOWN_STATUSES, SPEND_WAIT_S, audit, new_handle, now, per_caller
+from bff.flows.common import (
+    KNOWN_STATUSES,
+    SPEND_WAIT_S,
+    audit,
+    mask_ip,
+    new_handle,
+    now,
+    per_caller,
+)
 from bff.limits import Scope
 from bff.models import (
     BIND_STATUSES,
     CachedSession,
     Caller,
     Device,
+    HandleRecord,
     IdaasAnswer,
     Outcome,
     PendingBind,
@@ -29,8 +38,9 @@ from bff.services import Services
 from bff.session_store import UserState
 
 
-def open_wechat_session(svc: Services, wx_code: str, ip: str | None) -> WechatSession:
-    """code2Session → a new opaque handle; only its SHA-256 is stored."""
+def open_wechat_session(svc: Services, wx_code: str, device: Device) -> WechatSession:
+    """code2Session → a new opaque handle for the device; only its SHA-256 is stored."""
+    ip = device.ip
     assert svc.wechat is not None  # the web layer answers 404 in gateway mode  # noqa: S101
     svc.limiter.hit(Route.WECHAT_SESSION, {Scope.IP: ip or "unknown"}, fail_open=True)
     who = svc.wechat.code2session(wx_code)
@@ -38,7 +48,15 @@ def open_wechat_session(svc: Services, wx_code: str, ip: str | None) -> WechatSe
     # Per openid too, now that we know it; the per-IP count came before the call.
     svc.limiter.hit(Route.WECHAT_SESSION, {Scope.OPENID: who.openid}, fail_open=True)
     handle, digest = new_handle(svc.app.name)
-    svc.store.save_handle(digest, who)
+    record = HandleRecord(
+        who.openid,
+        who.unionid,
+        device_os=device.os_version,
+        agent=device.agent,
+        fingerprint=device.fingerprint,
+        ip=mask_ip(device.ip),
+    )
+    svc.store.handles.save(digest, record)
     note_outcome("HANDLE_ISSUED")
     return WechatSession(handle, svc.settings.handle_ttl_s)
 
@@ -135,8 +153,10 @@ def _verified_session(
         return None
     if not (token and expire) or (answer.status == "SUCCESS" and not id_token):
         raise bad_response()
-    subject = svc.verifier.verify(id_token).subject if id_token else None  # before storing
-    return CachedSession(token, now() + expire, caller.unionid, subject), expire
+    verified = svc.verifier.verify(id_token) if id_token else None  # before storing
+    subject = verified.subject if verified else None
+    kept = (id_token, verified.exp) if verified else (None, None)
+    return CachedSession(token, now() + expire, caller.unionid, subject, *kept), expire
 
 
 def _warn_on_new_subject(replaced: CachedSession | None, session: CachedSession | None) -> None:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ import redis
 from redis.exceptions import RedisClusterException
 
 from bff.errors import SessionStoreUnavailable
-from bff.models import CachedSession, HandleIndex, PendingBind, WechatIdentity
+from bff.models import CachedSession, HandleIndex, HandleRecord, PendingBind, WechatIdentity
 from bff.observability import SESSION_STORE_ERRORS
 
 log = logging.getLogger("bff.store")
@@ -43,6 +44,15 @@ class Keys:
 
     def handle(self, digest: str) -> str:
         return self.key("handle", digest)
+
+    def revoked(self, digest: str) -> str:
+        """The tombstone of a handle ended on purpose: it answers BFF.SESSION_REVOKED."""
+        return self.key("revoked", digest)
+
+    def subject(self, sub: str) -> str:
+        """The openids whose session is of IDaaS user ``sub`` (a sorted set scored by when each
+        session expires); by the subject's SHA-256, as a subject may be a user's name."""
+        return self.key("subject", hashlib.sha256(sub.encode()).hexdigest()[:32])
 
     def handles(self, openid: str) -> str:
         """The per-openid index of handle digests (a sorted set, scored by expiry)."""
@@ -76,7 +86,7 @@ def unavailable(operation: str, exc: BaseException) -> None:
     raise SessionStoreUnavailable() from exc
 
 
-def encode(value: CachedSession | PendingBind | WechatIdentity) -> bytes:
+def encode(value: CachedSession | PendingBind | WechatIdentity | HandleRecord) -> bytes:
     """A stored value: a JSON object of the value's fields (orjson: in C)."""
     return orjson.dumps(value)
 
@@ -101,15 +111,16 @@ def decode_session(raw: Any) -> CachedSession | None:
         return None
     token, expire_at = value.get("session_token"), value.get("expire_at")
     unionid, sub = value.get("unionid"), value.get("id_token_sub")
+    id_token, exp = value.get("id_token"), value.get("id_token_exp")
     if (
         not isinstance(token, str)
         or not isinstance(expire_at, int)
-        or not isinstance(unionid, str | None)
-        or not isinstance(sub, str | None)
+        or not all(isinstance(v, str | None) for v in (unionid, sub, id_token))
     ):
         log.warning("corrupt value in session store", extra={"kind": "session"})
         return None
-    return CachedSession(token, expire_at, unionid, sub)
+    exp = exp if isinstance(exp, int) and id_token else None  # a session kept before it had one
+    return CachedSession(token, expire_at, unionid, sub, id_token if exp else None, exp)
 
 
 def decode_pending(raw: Any) -> PendingBind | None:
@@ -119,12 +130,30 @@ def decode_pending(raw: Any) -> PendingBind | None:
     return PendingBind(value["state_token"], str(value.get("status") or ""))
 
 
-def decode_handle(raw: Any) -> WechatIdentity | None:
+def decode_handle(raw: Any) -> HandleRecord | None:
+    """A handle's record; one kept before it named its device has only whose it is."""
     value = _object(raw, "handle")
     if value is None or not isinstance(value.get("openid"), str):
         return None
-    unionid = value.get("unionid")
-    return WechatIdentity(value["openid"], unionid if isinstance(unionid, str) else None)
+
+    def text(name: str) -> str | None:
+        found = value.get(name) if value else None
+        return found if isinstance(found, str) else None
+
+    def number(name: str) -> int:
+        found = value.get(name) if value else None
+        return int(found) if isinstance(found, int | float) and not isinstance(found, bool) else 0
+
+    return HandleRecord(
+        value["openid"],
+        text("unionid"),
+        number("issued_at"),
+        number("last_used"),
+        text("device_os"),
+        text("agent"),
+        text("fingerprint"),
+        text("ip"),
+    )
 
 
 def decode_index(raw: Any) -> HandleIndex:

@@ -67,11 +67,12 @@ class UserLock:
         wait_s: float,
         read: Sequence[Readable],
         state_ttl_s: int,
+        handle_ttl_s: int,
     ) -> None:
         self._redis, self._keys, self._windows = client, keys, windows
         self.cluster = not hasattr(client, "connection_pool")  # RedisCluster has node pools
         self._hits, self._lease_s, self._wait_s = hits, lease_s, wait_s
-        self._user = UserState(self, keys, openid, tuple(read), state_ttl_s)
+        self._user = UserState(self, keys, openid, tuple(read), state_ttl_s, handle_ttl_s)
         self.openid = openid
         self._token = f"{_PROCESS}{os.getpid():x}.{next(_LOCKS):x}"
         self._sent_at = 0.0  # when the SET NX that took the lock was sent (monotonic)

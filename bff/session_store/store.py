@@ -13,18 +13,17 @@ from typing import Any
 
 from bff.lazy import Lazy
 from bff.limits import Hits
-from bff.models import CachedSession, PendingBind, WechatIdentity
+from bff.models import CachedSession, PendingBind
 from bff.session_store.base import (
     Keys,
     RedisClient,
-    decode_handle,
     decode_pending,
     decode_session,
-    encode,
     fail_closed,
     ok,
 )
 from bff.session_store.counting import Pipe, Windows
+from bff.session_store.handles import HandleStore
 from bff.session_store.lock import UserLock
 from bff.session_store.user import Readable
 
@@ -49,6 +48,7 @@ class SessionStore:
         self._state_ttl_s = state_ttl_s
         self._handle_ttl_s = handle_ttl_s
         self._lock_lease_s = lock_lease_s
+        self.handles = HandleStore(lambda: self._redis, self._keys, handle_ttl_s)
 
     @property
     def _redis(self) -> RedisClient:
@@ -76,6 +76,7 @@ class SessionStore:
             wait_s=wait_s,
             read=read,
             state_ttl_s=self._state_ttl_s,
+            handle_ttl_s=self._handle_ttl_s,
         )
 
     def count(self, hits: Hits) -> None:
@@ -116,28 +117,6 @@ class SessionStore:
         return decode_pending(raw)
 
     # -- handles (wechat identity mode)
-
-    def save_handle(self, handle_sha256: str, who: WechatIdentity) -> None:
-        """Store the handle and list it in the openid's handle index, in one round trip.
-
-        The index (``{prefix}:handles:{openid}``, a sorted set of handle digests scored by when
-        each expires) is what lets logout end every handle of the user; expired entries are
-        pruned here, so it stays as small as the user's live handles.
-        """
-        now = int(time.time())
-        index = self._keys.handles(who.openid)
-        with fail_closed("save_handle"):
-            with self._redis.pipeline(transaction=False) as pipe:  # keys on several slots
-                pipe.set(self._keys.handle(handle_sha256), encode(who), ex=self._handle_ttl_s)
-                pipe.zadd(index, {handle_sha256: now + self._handle_ttl_s})
-                pipe.zremrangebyscore(index, "-inf", now)
-                pipe.expire(index, self._handle_ttl_s)
-                pipe.execute()
-
-    def load_handle(self, handle_sha256: str) -> WechatIdentity | None:
-        with fail_closed("load_handle"):
-            raw = self._redis.get(self._keys.handle(handle_sha256))
-        return decode_handle(raw)
 
     def close(self) -> None:
         """Close the client's connections (tests and shutdown)."""

@@ -41,12 +41,19 @@ class UserState:
     """One user's keys while the request holds their lock: typed reads, queued writes."""
 
     def __init__(
-        self, lock: Sender, keys: Keys, openid: str, read: tuple[Readable, ...], state_ttl_s: int
+        self,
+        lock: Sender,
+        keys: Keys,
+        openid: str,
+        read: tuple[Readable, ...],
+        state_ttl_s: int,
+        handle_ttl_s: int,
     ) -> None:
         self._lock, self._keys, self.openid = lock, keys, openid
         self._read, self._values = read, dict[Readable, Any]()
-        self._state_ttl_s = state_ttl_s
-        self._writes: dict[str, Command | None] = {}  # key -> its SET command, or None: DEL
+        self._state_ttl_s, self._handle_ttl_s = state_ttl_s, handle_ttl_s
+        # key -> the commands that write it, or None: DEL it (a later write of a key wins)
+        self._writes: dict[str, tuple[Command, ...] | None] = {}
         self.replaced: CachedSession | None = None  # the session a save_session replaced
 
     # ---------------------------------------------------------------- reads
@@ -79,19 +86,34 @@ class UserState:
         """Cache the session (what it replaces is :attr:`replaced` after the commit) and drop
         the pending bind, which the session ends."""
         key = self._keys.session(self.openid)
-        self._writes[key] = ("SET", key, encode(session), "EX", ttl_s, "GET")
+        self._writes[key] = (("SET", key, encode(session), "EX", ttl_s, "GET"),)
         self._writes[self._keys.pending(self.openid)] = None
+        self._index(session)
 
     def replace_session(self, session: CachedSession, ttl_s: int) -> None:
         key = self._keys.session(self.openid)
-        self._writes[key] = ("SET", key, encode(session), "EX", ttl_s)
+        self._writes[key] = (("SET", key, encode(session), "EX", ttl_s),)
+        self._index(session)
+
+    def _index(self, session: CachedSession) -> None:
+        """List the openid under its IDaaS subject (ending every session of one IDaaS user needs
+        it), scored by when the session expires; the index lives as long as its longest entry
+        (NX: a new index; GT: never shortened)."""
+        if session.id_token_sub is None:
+            return
+        key, ends = self._keys.subject(session.id_token_sub), session.expire_at
+        self._writes[key] = (
+            ("ZADD", key, ends, self.openid),
+            ("EXPIREAT", key, ends, "NX"),
+            ("EXPIREAT", key, ends, "GT"),
+        )
 
     def delete_session(self) -> None:
         self._writes[self._keys.session(self.openid)] = None
 
     def save_pending(self, pending: PendingBind) -> None:
         key = self._keys.pending(self.openid)
-        self._writes[key] = ("SET", key, encode(pending), "EX", self._state_ttl_s)
+        self._writes[key] = (("SET", key, encode(pending), "EX", self._state_ttl_s),)
 
     def delete_pending(self, spent: PendingBind) -> None:
         """Drop the pending bind if it is still ``spent`` (the one read under the lock)."""
@@ -100,18 +122,21 @@ class UserState:
 
     def forget(self, handle_digest: str | None = None) -> None:
         """Logout: the session, the pending bind and every handle of the index (read under the
-        lock), plus ``handle_digest``."""
+        lock), plus ``handle_digest``; each handle revoked, so that its device is told it was
+        signed out (``BFF.SESSION_REVOKED``), not that its handle is unknown."""
         index = self.get(HandleIndex) or HandleIndex(())
         for key in (self._keys.session(self.openid), self._keys.pending(self.openid)):
             self._writes[key] = None
         self._writes[self._keys.handles(self.openid)] = None
         for digest in sorted({*index.digests, *((handle_digest,) if handle_digest else ())}):
             self._writes[self._keys.handle(digest)] = None
+            revoked = self._keys.revoked(digest)
+            self._writes[revoked] = (("SET", revoked, 1, "EX", self._handle_ttl_s),)
 
     def commit(self) -> None:
         """The writes, then the release: one round trip (standalone Redis). Fails closed."""
         lock, writes, self._writes = self._lock, self._writes, {}
-        sets = [command for command in writes.values() if command is not None]
+        sets = [command for commands in writes.values() if commands for command in commands]
         deletes = [key for key, command in writes.items() if command is None]
         with fail_closed("commit"):
             if lock.cluster:  # every write lands before the release

@@ -13,7 +13,7 @@ import re
 from flask import request
 
 from bff.apps import DEFAULT_APP
-from bff.errors import BadRequest, Unauthenticated, UnknownApp
+from bff.errors import BadRequest, SessionRevoked, Unauthenticated, UnknownApp
 from bff.flows import handle_digest
 from bff.models import WECHAT_ID, Caller, Device
 from bff.observability import note_app, note_openid
@@ -62,10 +62,10 @@ def _from_handle(deployment: Deployment) -> tuple[Services, Caller]:
     if svc is None or svc.app.identity_source != "wechat":
         raise gone
     digest = handle_digest(handle)
-    who = svc.store.load_handle(digest)  # fail closed: 503 when Redis is down
-    if who is None:
-        raise gone
-    return svc, Caller(who.openid, who.unionid, digest)
+    record, _, revoked = svc.store.handles.authenticate(digest)  # fail closed: 503 without Redis
+    if record is None:
+        raise SessionRevoked() if revoked else gone
+    return svc, Caller(record.openid, record.unionid, digest)
 
 
 def _from_gateway(deployment: Deployment) -> tuple[Services, Caller]:

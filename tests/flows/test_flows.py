@@ -12,6 +12,7 @@ import pytest
 from bff import flows
 from bff.credentials import UsernamePassword
 from bff.errors import NoPendingBind
+from bff.flows.common import mask_ip
 from bff.models import Caller, Device, Outcome
 from bff.services import build_services
 from bff.settings import load_settings
@@ -56,3 +57,18 @@ def test_login_then_bind_outside_any_request(svc, idaas_sim, wechat_sim, redis, 
 
     with pytest.raises(NoPendingBind):  # the state token was spent
         flows.bind(svc, caller, credential, DEVICE)
+
+
+@pytest.mark.parametrize(
+    ("ip", "shown"),
+    [
+        ("203.0.113.77", "203.0.113.0/24"),
+        ("2001:db8:1:2::7", "2001:db8:1::/48"),
+        ("2001:db8::1", "2001:db8::/48"),
+        ("::1", "::/48"),
+        ("not an ip", None),
+        (None, None),
+    ],
+)
+def test_a_device_list_shows_the_network_never_the_address(ip, shown):
+    assert mask_ip(ip) == shown

@@ -61,7 +61,7 @@ def _warm(app, wechat, idaas):
         assert caller.bind().status_code == 200
 
 
-def test_a_first_success_bind_is_two_round_trips_and_eight_commands(
+def test_a_first_success_bind_is_two_round_trips_and_eleven_commands(
     make_app, counted, wechat_sim, idaas_sim
 ):
     app = make_app(REDIS_URL=counted.url, IDENTITY_SOURCE="gateway")
@@ -72,11 +72,13 @@ def test_a_first_success_bind_is_two_round_trips_and_eight_commands(
     trips, commands = _used(counted, lambda: resp.append(caller.bind(password=PASSWORD)))
     assert resp[0].status_code == 200 and resp[0].json["status"] == "SUCCESS"
     assert trips == 2, trips
-    # The openid's bind counter is new in this window: it is created with its expiry first.
-    assert commands == {"incr": 3, "set": 3, "get": 1, "del": 1}, commands
+    # The openid's bind counter is new in this window: it is created with its expiry first. The
+    # session is listed under its IDaaS subject (ZADD, and EXPIREAT NX then GT: the index lives
+    # as long as its longest session), in the same pipeline.
+    assert commands == {"incr": 3, "set": 3, "get": 1, "del": 1, "zadd": 1, "expireat": 2}
 
 
-def test_a_success_login_is_two_round_trips_and_five_commands(
+def test_a_success_login_is_two_round_trips_and_eight_commands(
     make_app, counted, wechat_sim, idaas_sim
 ):
     app = make_app(REDIS_URL=counted.url, IDENTITY_SOURCE="gateway")
@@ -88,4 +90,4 @@ def test_a_success_login_is_two_round_trips_and_five_commands(
     trips, commands = _used(counted, lambda: resp.append(caller.login()))
     assert resp[0].status_code == 200 and resp[0].json["status"] == "SUCCESS"
     assert trips == 2, trips
-    assert commands == {"incr": 2, "set": 2, "del": 1}, commands
+    assert commands == {"incr": 2, "set": 2, "del": 1, "zadd": 1, "expireat": 2}, commands

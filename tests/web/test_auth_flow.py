@@ -21,7 +21,21 @@ def test_wechat_session_stores_only_the_handle_hash(client, wechat_sim, redis, k
     assert resp.json == {"handle": handle, "expires_in": 604800}
     assert len(handle) >= 43  # 256 bits, urlsafe base64
     key = f"{key_prefix}:handle:{hashlib.sha256(handle.encode()).hexdigest()}"
-    assert json.loads(redis.get(key)) == {"openid": "o_alice", "unionid": "u_alice"}
+    stored = json.loads(redis.get(key))
+    assert {k: stored[k] for k in ("openid", "unionid")} == {
+        "openid": "o_alice",
+        "unionid": "u_alice",
+    }
+    # the device it was issued to, for the user's list of sessions: no handle, no secret
+    assert set(stored) - {"openid", "unionid"} == {
+        "issued_at",
+        "last_used",
+        "device_os",
+        "agent",
+        "fingerprint",
+        "ip",
+    }
+    assert stored["ip"] == "127.0.0.0/24" and abs(stored["issued_at"] - time.time()) < 5
     assert 604790 < redis.ttl(key) <= 604800
     assert not list(redis.scan_iter(f"{key_prefix}:handle:{handle}*"))  # never the raw handle
     sent = wechat_sim.requests[-1]
@@ -167,8 +181,11 @@ def test_session_status_and_logout(auth, redis, key_prefix):
     assert not redis.exists(f"{key_prefix}:pending:{auth.openid}")
     digest = hashlib.sha256(auth.handle.encode()).hexdigest()
     assert not redis.exists(f"{key_prefix}:handle:{digest}")
+    # An ended handle leaves a tombstone for its lifetime, so that it answers "signed out", not
+    # "never heard of it": the mini program can tell the user why.
+    assert 0 < redis.ttl(f"{key_prefix}:revoked:{digest}") <= 604800
     again = auth.client.get("/api/v1/session", headers=headers)
-    assert again.status_code == 401 and again.json["error_code"] == "BFF.UNAUTHENTICATED"
+    assert again.status_code == 401 and again.json["error_code"] == "BFF.SESSION_REVOKED"
 
 
 def test_session_inactive_before_login(auth):
@@ -252,7 +269,7 @@ def test_logout_ends_every_handle_of_the_user(auth, redis, key_prefix):
     for headers in (old_headers, auth.headers()):
         resp = auth.client.post("/api/v1/session/refresh", headers=headers)
         if headers is old_headers:
-            assert resp.status_code == 401 and resp.json["error_code"] == "BFF.UNAUTHENTICATED"
+            assert resp.status_code == 401 and resp.json["error_code"] == "BFF.SESSION_REVOKED"
         else:
             assert resp.status_code == 200
     digest = hashlib.sha256(old_handle.encode()).hexdigest()

@@ -13,7 +13,7 @@ from bff import flows
 from bff.errors import RATE_LIMITED, SESSION_STORE_UNAVAILABLE, UNKNOWN_APP, WECHAT_CODE_INVALID
 from bff.models import Caller, Outcome, WechatSession
 from bff.services import Services
-from bff.web.identity import client_ip, current_device
+from bff.web.identity import current_device, optional_device
 from bff.web.operations import BODY, SIGN_IN, UPSTREAM, Api, require_caller
 from bff.web.schemas import (
     LoginRequest,
@@ -47,7 +47,9 @@ api = Api(bp, "sign-in")
     names_app=True,  # the body's appid (none: the default app); the handle carries it after
 )
 def create_wechat_session(svc: Services, caller: Caller | None, body: Any) -> WechatSession:
-    return flows.open_wechat_session(svc, body["wx_code"], client_ip())
+    # The device headers are optional here (the mini program has not signed in yet); what
+    # comes names the device in the user's list of sessions.
+    return flows.open_wechat_session(svc, body["wx_code"], optional_device())
 
 
 @api.operation(
