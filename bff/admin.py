@@ -5,6 +5,10 @@ read and validated exactly as the service reads them (``bff.settings.load_settin
 
     bff-admin session show OPENID    what bff keeps for a WeChat user: state and TTLs, JSON
     bff-admin session revoke OPENID  end it, as DELETE /api/v1/session does (the same flow)
+    bff-admin session revoke --subject SUB
+                                     end every session of one IDaaS user: each openid bound
+                                     to it, in every app (--app is ignored)
+    bff-admin session list OPENID    the user's devices (live handles), as GET /api/v1/sessions
     bff-admin hash-openid OPENID     the openid_hash the logs carry for that user
     bff-admin check-config           validate the environment, print the settings (redacted)
 
@@ -64,8 +68,15 @@ def _parser() -> argparse.ArgumentParser:
     revoke = actions.add_parser(
         "revoke", help="end the session, the pending bind and the handles, as logout does"
     )
-    revoke.add_argument("openid", type=_openid)
+    whom = revoke.add_mutually_exclusive_group(required=True)
+    whom.add_argument("openid", type=_openid, nargs="?")
+    whom.add_argument(
+        "--subject", metavar="SUB", help="the IDaaS user (id_token sub): all its sessions"
+    )
     revoke.set_defaults(run=_session_revoke)
+    listed = actions.add_parser("list", help="the user's devices: when issued, last used, OS")
+    listed.add_argument("openid", type=_openid)
+    listed.set_defaults(run=_session_list)
     hashed = commands.add_parser("hash-openid", help="the openid_hash the request logs carry")
     hashed.add_argument("openid", type=_openid)
     hashed.set_defaults(run=_hash_openid)
@@ -102,7 +113,28 @@ def _session_show(args: argparse.Namespace, settings: Settings) -> dict[str, Any
     return {"openid_hash": hash_openid(settings.openid_hash_key, args.openid), **state}
 
 
+def _session_list(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    found = _with_services(args, settings, lambda svc: flows.devices(svc, args.openid))
+    sessions = [{k: v for k, v in vars(d).items() if k != "current"} for d in found]
+    return {"openid_hash": hash_openid(settings.openid_hash_key, args.openid), "sessions": sessions}
+
+
+def _subject_revoke(settings: Settings, subject: str) -> dict[str, Any]:
+    deployment = build_deployment(settings)
+    try:
+        ended = flows.revoke_subject(deployment, subject)
+    finally:
+        deployment.close()
+    key = settings.openid_hash_key
+    return {
+        "revoked": [{"app": app, "openid_hash": hash_openid(key, o)} for app, o in ended],
+    }
+
+
 def _session_revoke(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    if args.subject is not None:
+        return _subject_revoke(settings, args.subject)
+
     def revoke(svc: Services) -> dict[str, Any]:
         before = svc.store.describe(args.openid)
         flows.revoke(svc, args.openid)  # what logout does, under the openid lock

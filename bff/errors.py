@@ -63,6 +63,17 @@ CODES: dict[str, tuple[int, str]] = {
 IDAAS_ERRORS = "IDAAS.*"
 UPSTREAM_MESSAGES = {code: CODES[code][1] for code in (BAD_RESPONSE, TIMEOUT, UNAVAILABLE)}
 
+# Forward-auth (``/api/v1/auth``) answers a gateway, and nginx ``auth_request`` passes on only
+# 2xx, 401 and 403: the caller must sign in (again) is 401, any other refusal is 403; the real
+# code travels in the ``X-BFF-Error`` header and the envelope.
+SIGN_IN_AGAIN = frozenset({UNAUTHENTICATED, SESSION_EXPIRED, SESSION_REVOKED})
+
+
+def gateway_status(code: str) -> int:
+    """The status forward-auth answers a refusal with ``code`` in."""
+    return 401 if code in SIGN_IN_AGAIN else 403
+
+
 # IDaaS error codes, matched by suffix (``IDAAS.SDK.COMMON.1007`` on CIAM, ``SDK.COMMON.1007``
 # on EIAM): the state token is spent, invalid or expired; the session token is gone.
 STATE_TOKEN_GONE = frozenset({"COMMON.1007", "PARAM.0014", "COMMON.1005"})

@@ -127,6 +127,9 @@ class Settings:
             data_key="GATEWAY_SECRET", load_default=None, validate=validate.Length(min=16)
         )
     )
+    forward_auth_id_token: bool = env_var(
+        fields.Boolean(data_key="FORWARD_AUTH_ID_TOKEN", load_default=False)
+    )
     trusted_proxy_count: int = env_var(count("TRUSTED_PROXY_COUNT", 1, minimum=0))
     max_body_bytes: int = env_var(count("MAX_BODY_BYTES", 16384, minimum=64))
     upstream_max_body_bytes: int = env_var(

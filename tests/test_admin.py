@@ -250,3 +250,55 @@ def test_app_names_whose_keys_a_command_reads(env, capsys, redis, key_prefix, tm
     assert status == 2 and "no app blog in this deployment (apps: default, shop)" in err
     status, out, err = _admin(capsys, app_env, "--app", "shop", "session", "revoke", openid)
     assert status == 0 and not redis.exists(f"{key_prefix}.shop:pending:{openid}")
+
+
+def test_list_shows_the_devices_never_a_handle(auth, env, capsys):
+    auth.signed_in()
+    first = auth.handle
+    auth.open_session()  # a second device
+    status, out, err = _admin(capsys, env, "session", "list", auth.openid)
+    assert status == 0, err
+    listed = json.loads(out)
+    assert [set(s) for s in listed["sessions"]] == [
+        {"id", "issued_at", "last_used_at", "os", "agent", "ip"}
+    ] * 2
+    for handle in (first, auth.handle):
+        assert handle not in out and hashlib.sha256(handle.encode()).hexdigest() not in out
+    assert auth.openid not in out  # the openid_hash only
+
+
+def test_revoke_by_subject_ends_every_openid_bound_to_that_idaas_user(
+    auth, env, capsys, redis, key_prefix, client, wechat_sim, idaas_sim
+):
+    """One IDaaS account bound from two WeChat accounts: both signed out, handles revoked."""
+    other = AuthActions(client, wechat_sim, idaas_sim)
+    stranger = AuthActions(client, wechat_sim, idaas_sim)
+    carol, bob = "carol-" + secrets.token_hex(4), "bob-" + secrets.token_hex(4)
+    for name in (carol, bob):
+        idaas_sim.add_user(name, "pw-" + name)
+    headers = []
+    for caller, name in ((auth, carol), (other, carol), (stranger, bob)):
+        caller.pending_bind()
+        assert caller.bind(user_name=name, password="pw-" + name).status_code == 200
+        headers.append(caller.headers())
+    index = f"{key_prefix}:subject:{hashlib.sha256(carol.encode()).hexdigest()[:32]}"
+    assert sorted(redis.zrange(index, 0, -1)) == sorted([auth.openid, other.openid])
+    assert 431990 < redis.ttl(index) <= 432000
+    status, out, err = _admin(capsys, env, "session", "revoke", "--subject", carol)
+    assert status == 0, err
+    assert len(json.loads(out)["revoked"]) == 2 and auth.openid not in out
+    for caller, sent in zip((auth, other), headers, strict=False):
+        assert not redis.exists(f"{key_prefix}:session:{caller.openid}")
+        resp = client.get("/api/v1/auth", headers=sent)
+        assert resp.status_code == 401 and resp.headers["X-BFF-Error"] == "BFF.SESSION_REVOKED"
+    assert redis.exists(f"{key_prefix}:session:{stranger.openid}")  # the other user's stays
+
+
+def test_revoke_by_subject_of_nobody_ends_nothing(env, capsys):
+    status, out, err = _admin(capsys, env, "session", "revoke", "--subject", "nobody")
+    assert status == 0 and json.loads(out) == {"revoked": []}, err
+
+
+def test_revoke_takes_an_openid_or_a_subject_not_both(env, capsys):
+    assert _admin(capsys, env, "session", "revoke")[0] == 2
+    assert _admin(capsys, env, "session", "revoke", "o_x", "--subject", "alice")[0] == 2

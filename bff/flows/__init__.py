@@ -8,12 +8,27 @@ session changes) ``with`` the per-openid lock, the IDaaS call, and the writes.
 from __future__ import annotations
 
 from bff.flows.common import handle_digest, new_handle
+from bff.flows.devices import (
+    DeviceSession,
+    devices,
+    end_session,
+    list_sessions,
+    revoke_subject,
+)
+from bff.flows.forward_auth import Identity, forward_auth
 from bff.flows.ops import captcha, readiness
 from bff.flows.session import logout, refresh, revoke, session_status
 from bff.flows.signin import bind, login, login_with_phone, open_wechat_session
 from bff.flows.verification_codes import mask_destination, send_verification_code
 
 __all__ = [
+    "DeviceSession",
+    "Identity",
+    "devices",
+    "end_session",
+    "forward_auth",
+    "list_sessions",
+    "revoke_subject",
     "bind",
     "captcha",
     "handle_digest",

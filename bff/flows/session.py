@@ -12,7 +12,7 @@ from bff.services import Services
 from bff.session_store import UserState
 
 
-def _session_hits(svc: Services, caller: Caller) -> Hits:
+def session_hits(svc: Services, caller: Caller) -> Hits:
     """Refresh, session status and logout share one budget per openid (fails open)."""
     return svc.limiter.hits(Route.SESSION, {Scope.OPENID: caller.openid}, fail_open=True)
 
@@ -23,7 +23,7 @@ def refresh(svc: Services, caller: Caller, device: Device) -> RefreshedToken:
     Under the openid lock: two refreshes racing over a rotating token would otherwise send the
     old token second, get "expired", and log the user out.
     """
-    hits = _session_hits(svc, caller)
+    hits = session_hits(svc, caller)
     with svc.store.lock(caller.openid, hits, wait_s=NO_WAIT, read=(CachedSession,)) as user:
         session = user.get(CachedSession)
         if session is None:
@@ -65,7 +65,7 @@ def renew(svc: Services, user: UserState, session: CachedSession, device: Device
 def session_status(svc: Services, caller: Caller) -> int | None:
     """Seconds the cached session has left, or None when there is none (Redis only: one round
     trip, no lock)."""
-    session = svc.store.session(caller.openid, _session_hits(svc, caller))
+    session = svc.store.session(caller.openid, session_hits(svc, caller))
     remaining = session.expire_at - now() if session else 0
     return remaining if remaining > 0 else None
 
@@ -73,7 +73,7 @@ def session_status(svc: Services, caller: Caller) -> int | None:
 def logout(svc: Services, caller: Caller) -> None:
     """Forget the session, the pending bind and every handle of the user (the IdP offers no
     revocation: its session token simply expires, held by no one)."""
-    _forget(svc, caller.openid, caller.handle_sha256, _session_hits(svc, caller))
+    _forget(svc, caller.openid, caller.handle_sha256, session_hits(svc, caller))
     note_outcome("LOGGED_OUT")
 
 

@@ -116,7 +116,13 @@ class SessionStore:
             raw = self._redis.get(self._keys.pending(openid))
         return decode_pending(raw)
 
-    # -- handles (wechat identity mode)
+    def openids_of(self, subject: str) -> list[str]:
+        """The openids with a live session of IDaaS user ``subject`` (the subject index)."""
+        with fail_closed("subject"):
+            found: Any = self._redis.zrangebyscore(
+                self._keys.subject(subject), int(time.time()), "+inf"
+            )
+        return [item.decode() if isinstance(item, bytes) else str(item) for item in found]
 
     def close(self) -> None:
         """Close the client's connections (tests and shutdown)."""

@@ -11,7 +11,7 @@ from flask import Flask, Response, jsonify
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from bff.errors import CODES, HTTP_CODES, INTERNAL, BffError
+from bff.errors import CODES, HTTP_CODES, INTERNAL, BffError, gateway_status
 from bff.observability import current_request, note_outcome
 
 log = logging.getLogger("bff.errors")
@@ -71,6 +71,22 @@ def _internal(exc: Exception) -> Response:
     ]
     log.error("unhandled error", extra={"error_type": type(exc).__name__, "frames": frames})
     return envelope(500, INTERNAL, CODES[INTERNAL][1])
+
+
+def gateway_refusal(exc: Exception) -> Response:
+    """A forward-auth refusal: the envelope ``exc`` earns anywhere else, in the status a gateway
+    understands (401: sign in again; else 403), the code also in ``X-BFF-Error``."""
+    if isinstance(exc, BffError):
+        resp, code = _from_bff(exc), exc.code
+    elif isinstance(exc, HTTPException) and (exc.code or 500) in HTTP_CODES:
+        resp, code = _from_http(exc), HTTP_CODES[exc.code or 500][0]
+    else:
+        resp, code = _internal(exc), INTERNAL
+    resp.status_code = gateway_status(code)
+    resp.headers["X-BFF-Error"] = code
+    if resp.status_code == 401:
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="bff"'
+    return resp
 
 
 def register_error_handlers(app: Flask) -> None:

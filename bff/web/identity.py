@@ -22,6 +22,7 @@ from bff.services import Deployment, Services
 # A handle: secrets.token_urlsafe(32) (256 bits), after its app's name and a dot for any app but
 # the default one.
 _HANDLE = re.compile(r"^(?:(?P<app>[a-z][a-z0-9-]{0,31})\.)?(?P<token>[A-Za-z0-9_-]{43})$")
+_GONE = "unknown or expired handle; open a new WeChat session"
 _HEADER_VALUE = re.compile(r"^[\x20-\x7e\x80-\uffff]{1,512}$")  # printable, bounded, no CR/LF
 
 
@@ -52,19 +53,27 @@ def _through_gateway(deployment: Deployment) -> bool:
     return deployment.settings.gateway_secret_header in request.headers
 
 
-def _from_handle(deployment: Deployment) -> tuple[Services, Caller]:
+def presented_handle(deployment: Deployment) -> tuple[Services, str]:
+    """The app of the request's handle, and the handle's SHA-256; not yet looked up.
+
+    :raises Unauthenticated: no handle, a malformed one, or one of no app that takes handles.
+    """
     scheme, _, handle = request.headers.get("Authorization", "").partition(" ")
     found = _HANDLE.match(handle) if scheme.lower() == "bearer" else None
     if found is None:
         raise Unauthenticated(message="missing or malformed Authorization: Bearer <handle>")
     svc = deployment.app(found["app"] or DEFAULT_APP)
-    gone = Unauthenticated(message="unknown or expired handle; open a new WeChat session")
     if svc is None or svc.app.identity_source != "wechat":
-        raise gone
-    digest = handle_digest(handle)
+        raise Unauthenticated(message=_GONE)
+    note_app(svc.app.name)
+    return svc, handle_digest(handle)
+
+
+def _from_handle(deployment: Deployment) -> tuple[Services, Caller]:
+    svc, digest = presented_handle(deployment)
     record, _, revoked = svc.store.handles.authenticate(digest)  # fail closed: 503 without Redis
     if record is None:
-        raise SessionRevoked() if revoked else gone
+        raise SessionRevoked() if revoked else Unauthenticated(message=_GONE)
     return svc, Caller(record.openid, record.unionid, digest)
 
 

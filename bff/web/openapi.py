@@ -10,14 +10,30 @@ stable; each error response lists the codes that operation can answer with that 
 from __future__ import annotations
 
 import functools
+import re
 from collections import defaultdict
 from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
-from bff.errors import CODES, IDAAS_ERRORS, INTERNAL, REQUEST_IN_PROGRESS, VALIDATION
+from bff.errors import (
+    CODES,
+    IDAAS_ERRORS,
+    INTERNAL,
+    REQUEST_IN_PROGRESS,
+    VALIDATION,
+    gateway_status,
+)
 from bff.version import __version__
+from bff.web.openapi_parts import (
+    CHECK_HEADERS,
+    DEVICE_HEADERS,
+    HEADERS,
+    IDENTITY_HEADERS,
+    METRICS_EXAMPLE,
+    SECURITY,
+)
 from bff.web.operations import OPERATIONS, Operation
 from bff.web.schemas import TEXT_PATTERN, ErrorResponse
 
@@ -43,50 +59,6 @@ SERVERS = [{"url": "/", "description": "relative: the gateway in front of bff se
 # Any code but ours: the IDaaS's own, as its answer spelled it (1-128 characters).
 IDAAS_CODE = {"type": "string", "pattern": r"^(?!BFF\.)", "minLength": 1, "maxLength": 128}
 IDAAS_TEXT = "an IDaaS business error passed on, with the IDaaS's own status and code"
-HEADERS: dict[str, dict[str, Any]] = {
-    "X-Request-ID": {
-        "description": "the gateway's X-Request-ID when it is 1-128 of A-Za-z0-9._-, else a new "
-        "one; also the request_id of an error and of the request's log lines",
-        "required": True,
-        "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"},
-    },
-    "Cache-Control": {
-        "description": "no-store: no answer may be cached (handles and id_tokens travel in them)",
-        "required": True,
-        "schema": {"type": "string", "enum": ["no-store"], "example": "no-store"},
-    },
-}
-SECURITY = {
-    "wechat": (
-        "handle",
-        {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "the opaque handle POST /api/v1/wechat/session answered",
-        },
-    ),
-    "gateway": (
-        "gateway",
-        {
-            "type": "apiKey",
-            "in": "header",
-            "description": "the secret the gateway adds (GATEWAY_SECRET), with the caller's "
-            "identity headers (GATEWAY_OPENID_HEADER, GATEWAY_UNIONID_HEADER) and, where the "
-            "deployment serves several mini programs, the appid (GATEWAY_APPID_HEADER)",
-        },
-    ),
-}
-DEVICE_HEADERS = (
-    ("X-operating-sys-version", True),
-    ("X-device-fingerprint", True),
-    ("X-agent", False),
-    ("X-L", False),
-)
-METRICS_EXAMPLE = """\
-# HELP bff_requests_total Requests answered
-# TYPE bff_requests_total counter
-bff_requests_total{route="/api/v1/login",status="200"} 42.0
-"""
 
 
 def _name(schema: type) -> str:
@@ -130,7 +102,7 @@ def _error(status: int | None, codes: list[str], idaas: bool) -> dict[str, Any]:
     lines = [f"- `{code}`: {CODES[code][1]}" for code in codes]
     lines += [f"- {IDAAS_TEXT}"] if idaas else []
     headers = _headers()
-    if status == 409 and REQUEST_IN_PROGRESS in codes:
+    if REQUEST_IN_PROGRESS in codes:
         headers["Retry-After"] = {
             "description": "seconds to wait before retrying (with BFF.REQUEST_IN_PROGRESS)",
             "required": False,  # BFF.NO_PENDING_BIND, the other 409, has none
@@ -157,23 +129,33 @@ def _error(status: int | None, codes: list[str], idaas: bool) -> dict[str, Any]:
 
 
 def _errors(op: Operation) -> dict[str, Any]:
-    """The error responses of ``op``: per status, the codes it declared (and 500 INTERNAL)."""
+    """The error responses of ``op``: per status, the codes it declared (and 500 INTERNAL); a
+    forward-auth check's in 401 or 403 only, each with ``X-BFF-Error``."""
     idaas = IDAAS_ERRORS in op.errors
     by_status: dict[int, list[str]] = defaultdict(list)
     for code in (*op.errors, INTERNAL):
         if code != IDAAS_ERRORS:
-            by_status[CODES[code][0]].append(code)
+            by_status[gateway_status(code) if op.forward_auth else CODES[code][0]].append(code)
     responses = {
-        str(status): _error(status, codes, idaas and 400 <= status < 500)
+        str(status): _error(
+            status, codes, idaas and (status == 403 if op.forward_auth else 400 <= status < 500)
+        )
         for status, codes in sorted(by_status.items())
     }
-    if idaas:
+    if idaas and not op.forward_auth:
         responses["4XX"] = _error(None, [], True)
+    if op.forward_auth:
+        for status, response in responses.items():
+            response["headers"].update(CHECK_HEADERS["401" if status == "401" else "403"])
     return responses
 
 
 def _success(op: Operation) -> dict[str, Any]:
     success: dict[str, Any] = {"description": "success", "headers": _headers()}
+    if op.forward_auth:  # the gateway copies these upstream, overwriting the client's own
+        success["headers"].update(
+            {name: {"schema": {"type": "string"}, **h} for name, h in IDENTITY_HEADERS.items()}
+        )
     if op.response is not None:
         media = {"schema": _name(op.response), **_examples(op.response)}
         success["content"] = {"application/json": media}
@@ -195,13 +177,16 @@ def _operation(op: Operation, schemes: list[str]) -> dict[str, Any]:
         "summary": op.summary,
         "tags": list(op.tags),
     }
-    if op.auth:
+    if op.auth or op.forward_auth:
         doc["security"] = [{scheme: []} for scheme in schemes]  # any one of them
-    if op.auth and VALIDATION in op.errors:  # an operation that reads device headers
+    if (op.auth or op.forward_auth) and VALIDATION in op.errors:  # reads device headers
         doc["parameters"] = [
             _device_header(name, required and op.device_required)
             for name, required in DEVICE_HEADERS
         ]
+    for name in re.findall(r"<(\w+)>", op.path):
+        parameter = {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
+        doc.setdefault("parameters", []).append(parameter)
     if op.request is not None and op.request().fields:
         media = {"schema": _name(op.request), **_examples(op.request)}
         doc["requestBody"] = {"required": True, "content": {"application/json": media}}
@@ -250,7 +235,8 @@ def openapi_document(
                 seen.add(schema)
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
-        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, schemes)
+        path = re.sub(r"<(\w+)>", r"{\1}", op.path)  # Flask's <name>, OpenAPI's {name}
+        paths.setdefault(path, {})[op.method.lower()] = _operation(op, schemes)
     for path, path_operations in paths.items():
         spec.path(path=path, operations=path_operations)
     document = spec.to_dict()

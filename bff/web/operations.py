@@ -40,9 +40,10 @@ from bff.errors import (
 )
 from bff.models import Caller
 from bff.services import Deployment, Services
+from bff.web.errors import gateway_refusal
 from bff.web.identity import current_caller, named_app
 
-View = Callable[[Services, Caller | None, dict[str, Any] | None], Any]
+View = Callable[..., Any]  # view(svc, caller, body, **path_parameters)
 
 # The error codes operations declare, in the groups they come in.
 # No caller, an appid the gateway names that is not served, or Redis down (fail closed).
@@ -54,6 +55,8 @@ IDAAS = (*UPSTREAM, IDAAS_ERRORS)  # an IDaaS call: its failures, its business e
 # (NOT_FOUND: for an app that switched the route off.)
 SIGN_IN = (*AUTH, *BODY, *IDAAS, RATE_LIMITED, REQUEST_IN_PROGRESS, NOT_FOUND)
 MAX_JSON_DEPTH = 32
+FORWARD_AUTH_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+FORWARDED = "_forwarded"  # the endpoint name of a forward-auth path's subpaths
 PREFIX = "/api/v1/"
 
 
@@ -72,6 +75,8 @@ class Operation:
     device_required: bool = True  # documents the device headers as required (auth operations)
     identity_sources: tuple[str, ...] = IDENTITY_SOURCES  # elsewhere: 404, and not documented
     names_app: bool = False  # the body names the app (wechat/session's appid)
+    # A gateway's check (forward-auth): any method, any path below it, refusals 401/403.
+    forward_auth: bool = False
 
 
 OPERATIONS: list[Operation] = []
@@ -159,12 +164,16 @@ class Api:
         device_required: bool = True,
         identity_sources: tuple[str, ...] = IDENTITY_SOURCES,
         names_app: bool = False,
+        forward_auth: bool = False,
     ) -> Callable[[View], View]:
         """Declare and register one operation.
 
         ``errors``: every error code it can answer (a code of ``bff.errors.CODES``, or
         ``IDAAS_ERRORS`` when it passes IDaaS business errors on). ``identity_sources``: the
         identity modes it exists in; elsewhere it answers 404 (before auth and body).
+        ``forward_auth``: a gateway's check, which also answers the other methods and every
+        path below ``path`` (Traefik and Envoy send the original request's) and refuses in
+        401 or 403 only (:func:`bff.web.errors.gateway_refusal`).
         """
         unknown = set(errors) - set(CODES) - {IDAAS_ERRORS}
         if unknown:
@@ -179,6 +188,7 @@ class Api:
                 device_required,
                 identity_sources,
                 names_app,
+                forward_auth,
             )
             self._add(op, path, view)
             return view
@@ -190,23 +200,44 @@ class Api:
             raise ValueError(f"{op.method} {op.path}: operationId {op.operation_id} is taken")
         OPERATIONS.append(op)
         # No automatic OPTIONS: it would answer a non-JSON 200 (every answer is JSON).
+        endpoint = _endpoint(op, view)
+        methods = FORWARD_AUTH_METHODS if op.forward_auth else (op.method,)
         self.bp.add_url_rule(
-            path,
-            view.__name__,
-            _endpoint(op, view),
-            methods=[op.method],
-            provide_automatic_options=False,
+            path, view.__name__, endpoint, methods=methods, provide_automatic_options=False
         )
+        if op.forward_auth:
+            self.bp.add_url_rule(
+                path + "/<path:original>",
+                view.__name__ + FORWARDED,
+                endpoint,
+                methods=methods,
+                provide_automatic_options=False,
+            )
 
 
-def _endpoint(op: Operation, view: View) -> Callable[[], Any]:
-    """The Flask view of ``op``: the app and the caller, the body loaded, ``view``, the answer
-    dumped."""
+def _endpoint(op: Operation, view: View) -> Callable[..., Any]:
+    """The Flask view of ``op``; a forward-auth check's refusals in the statuses a gateway
+    understands."""
+    answer = _answer(op, view)
+    if not op.forward_auth:
+        return answer
+
+    def check(**_: str) -> Any:  # the original request's path is not the check's business
+        try:
+            return answer()
+        except Exception as exc:  # noqa: BLE001 (a gateway understands 401 and 403 only)
+            return gateway_refusal(exc)
+
+    return check
+
+
+def _answer(op: Operation, view: View) -> Callable[..., Any]:
+    """The app and the caller, the body loaded, ``view``, the answer dumped."""
     # Built once: a marshmallow schema costs more to build than to use (docs/performance.md).
     loader = op.request() if op.request is not None else None
     dumper = op.response() if op.response is not None else None
 
-    def endpoint() -> Any:
+    def endpoint(**parameters: str) -> Any:
         deployment: Deployment = current_app.extensions["bff"]
         if not deployment.identity_sources & set(op.identity_sources):
             raise NotFound()  # e.g. wechat/session where no app takes handles
@@ -216,9 +247,10 @@ def _endpoint(op: Operation, view: View) -> Callable[[], Any]:
             body = loader.load(read_json_body(optional=not loader.fields))
         if op.names_app:
             svc = named_app(deployment, body.get("appid") if isinstance(body, dict) else None)
-        if svc.app.identity_source not in op.identity_sources or not _enabled(op, svc):
+        unserved = svc.app.identity_source not in op.identity_sources  # (a check: the handle's)
+        if (unserved and not op.forward_auth) or not _enabled(op, svc):
             raise NotFound()
-        result = view(svc, caller, body)
+        result = view(svc, caller, body, **parameters)
         if isinstance(result, Response):
             return result
         if result is None:
