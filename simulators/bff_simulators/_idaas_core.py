@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import secrets
 import time
@@ -23,6 +24,10 @@ from ._idaas_models import (
 from ._server import RecordedRequest, Reply, Response, SimServer, json_response
 from ._tokens import TokenMinter
 from .wechat import DEFAULT_WECHAT_BASE_URL, SIM_APPID, SIM_SECRET
+
+# The client id of the request being handled (set by check_common): one tenant serves several
+# IDaaS apps, each its own client id and WeChat mini program; its tokens are bound to it.
+_CLIENT: contextvars.ContextVar[str] = contextvars.ContextVar("client")
 
 IdaasHandler = Callable[["IdaasCore", RecordedRequest], Response]
 RouteTable = list[tuple[str, str, IdaasHandler]]
@@ -49,6 +54,9 @@ class IdaasCore(SimServer):
         self.wechat_base_url = wechat_base_url.rstrip("/")
         self.wechat_appid = wechat_appid
         self.wechat_secret = wechat_secret
+        # client id -> its WeChat mini program (appid, secret); add_client adds more (the first
+        # client's are wechat_appid and wechat_secret)
+        self.clients: dict[str, tuple[str, str]] = {client_id: (wechat_appid, wechat_secret)}
         self.minter = TokenMinter()
         self._init_state()
         for method, path, handler in self.route_table():
@@ -164,10 +172,33 @@ class IdaasCore(SimServer):
             return status
         return f" {status}" if status == "SUCCESS" else f"{status} "
 
+    def add_client(self, client_id: str, wechat_appid: str, wechat_secret: str) -> None:
+        """Another IDaaS app of this tenant: its client id and its WeChat mini program."""
+        with self.lock:
+            self.clients[client_id] = (wechat_appid, wechat_secret)
+
+    def current_client(self) -> str:
+        """The client id of the request being handled."""
+        return _CLIENT.get(self.client_id)
+
+    def binding_key(self, openid: str) -> str:
+        """Where the binding of `openid` is kept: an openid is unique only within its mini
+        program, so another client's bindings are apart (`client/openid`)."""
+        client = self.current_client()
+        return openid if client == self.client_id else f"{client}/{openid}"
+
+    def wechat_app(self) -> tuple[str, str]:
+        """The WeChat (appid, secret) of the request's client."""
+        client = self.current_client()
+        if client == self.client_id:  # the first app's, as its attributes say now
+            return self.wechat_appid, self.wechat_secret
+        return self.clients[client]
+
     def mint_id_token(self, user_name: str) -> str:
-        """An id_token for `user_name` per `id_token_mode` (recorded)."""
+        """An id_token for `user_name` per `id_token_mode` (recorded), for the request's
+        client (its `aud`)."""
         token = self.minter.id_token(
-            self.id_token_mode, self.issuer, self.client_id, user_name, self.id_token_ttl_s
+            self.id_token_mode, self.issuer, self.current_client(), user_name, self.id_token_ttl_s
         )
         with self.lock:
             self.id_tokens.append(token)
@@ -177,7 +208,9 @@ class IdaasCore(SimServer):
         """A new session: `{"session_token", "expire", "id_token"}` (recorded)."""
         token = secrets.token_urlsafe(32)
         with self.lock:
-            self.sessions[token] = SessionEntry(user_name, openid, _now() + self.session_expire_s)
+            entry = SessionEntry(user_name, openid, _now() + self.session_expire_s)
+            entry.client_id = self.current_client()
+            self.sessions[token] = entry
             self.session_tokens.append(token)
         expire = int(self.session_expire_s)
         return {"session_token": token, "expire": expire, "id_token": self.mint_id_token(user_name)}
@@ -189,7 +222,9 @@ class IdaasCore(SimServer):
         token = self.minter.state_token(self.state_token_ttl_s)
         with self.lock:
             expires_at = _now() + self.state_token_ttl_s
-            self.states[token] = PendingState(openid, unionid, status, expires_at, user_name)
+            state = PendingState(openid, unionid, status, expires_at, user_name)
+            state.client_id = self.current_client()
+            self.states[token] = state
             self.state_tokens.append(token)
         return token
 
@@ -224,7 +259,7 @@ class IdaasCore(SimServer):
                 raise self.error("LOGIN.1003", "account locked")
             state.used = True
             if state.openid is not None:
-                self.bindings[state.openid] = user_name
+                self.bindings[self.binding_key(state.openid)] = user_name
             return self.login_answer(user_name, state.openid)
 
     # checks ----------------------------------------------------------------------------------
@@ -233,8 +268,9 @@ class IdaasCore(SimServer):
         client_id = req.headers.get("X-client-id")
         if not client_id:
             raise self.error("COMMON.1001", "client_id is blank")
-        if client_id != self.client_id:
+        if client_id not in self.clients:
             raise self.error("COMMON.1012", "client_id does not exist")
+        _CLIENT.set(client_id)
         missing = [name for name in DEVICE_HEADERS if not req.headers.get(name)]
         if missing:
             raise self.error("COMMON.1003", "device info incomplete: " + ", ".join(missing))
@@ -266,7 +302,7 @@ class IdaasCore(SimServer):
         token = req.headers.get("X-state-token") or ""
         with self.lock:
             state = self.states.get(token)
-            if state is None:
+            if state is None or state.client_id != self.current_client():  # another app's
                 raise self.error("COMMON.1007", "state_token parameter error")
             if state.used:
                 raise self.error("PARAM.0014", "invalid state token")

@@ -39,6 +39,7 @@ class PendingState:
     expires_at: float
     user_name: str | None = None
     used: bool = False
+    client_id: str = ""  # the IDaaS app it was issued to
 
 
 @dataclass
@@ -49,6 +50,7 @@ class SessionEntry:
     openid: str | None
     expires_at: float
     valid: bool = True
+    client_id: str = ""  # the IDaaS app it was issued to
 
 
 @dataclass

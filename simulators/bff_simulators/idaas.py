@@ -37,9 +37,10 @@ _WECHAT_BAD_CODE = frozenset({40029, 40163})
 
 def _code2session(sim: IdaasCore, code: str) -> tuple[str, str | None]:
     """Redeem a wx.login code at the (simulated) WeChat, as the real IDaaS does."""
+    appid, secret = sim.wechat_app()  # the mini program of the request's IDaaS app
     params = {
-        "appid": sim.wechat_appid,
-        "secret": sim.wechat_secret,
+        "appid": appid,
+        "secret": secret,
         "js_code": code,
         "grant_type": "authorization_code",
     }
@@ -68,7 +69,7 @@ def login_wechat(sim: IdaasCore, req: RecordedRequest) -> Response:
     (code,) = sim.require(body, "code")
     openid, unionid = _code2session(sim, code)
     with sim.lock:
-        user_name = sim.bindings.get(openid)
+        user_name = sim.bindings.get(sim.binding_key(openid))
     if user_name is None:
         return sim.unbound_answer(openid, unionid)
     return sim.login_answer(user_name, openid)
@@ -110,6 +111,8 @@ def refresh_id_token(sim: IdaasCore, req: RecordedRequest) -> Response:
     now = time.monotonic()
     with sim.lock:
         entry = sim.sessions.get(token)
+        if entry is not None and entry.client_id != sim.current_client():  # another app's
+            entry = None
         if entry is None or not entry.valid or now >= entry.expires_at:
             raise sim.error("PARAM.0023", "Invalid or expired session token")
         if sim.rotate_session_token:

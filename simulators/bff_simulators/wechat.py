@@ -58,6 +58,7 @@ class WxCode:
     unionid: str | None
     expires_at: float
     used: bool = False
+    appid: str = ""  # the mini program whose wx.login issued it
 
 
 def _wx_answer(body: dict[str, object]) -> Response:
@@ -85,6 +86,7 @@ class WeChatSimulator(SimServer):
         super().__init__(host, port)
         self.appid = appid
         self.secret = secret
+        self.apps: dict[str, str] = {appid: secret}  # appid -> secret; add_app adds more
         self._default_code_ttl_s = code_ttl_s
         self._init_state()
         self.route("GET", "/sns/jscode2session", self._code2session)
@@ -103,12 +105,21 @@ class WeChatSimulator(SimServer):
             super().reset_state()
             self._init_state()
 
-    def issue_code(self, openid: str | None = None, unionid: str | None = None) -> str:
-        """Simulate wx.login on a device: a fresh code for `openid` (random when None)."""
+    def add_app(self, appid: str, secret: str) -> None:
+        """Another mini program: its codes redeem only with its own appid and secret."""
+        with self.lock:
+            self.apps[appid] = secret
+
+    def issue_code(
+        self, openid: str | None = None, unionid: str | None = None, appid: str | None = None
+    ) -> str:
+        """Simulate wx.login on a device of mini program `appid` (default: the first one): a
+        fresh code for `openid` (random when None)."""
         code = secrets.token_urlsafe(24)
         openid = openid or "o_" + secrets.token_urlsafe(21)
+        expires_at = time.monotonic() + self.code_ttl_s
         with self.lock:
-            self.codes[code] = WxCode(openid, unionid, time.monotonic() + self.code_ttl_s)
+            self.codes[code] = WxCode(openid, unionid, expires_at, appid=appid or self.appid)
         return code
 
     def fail_next(self, errcode: int, count: int = 1) -> None:
@@ -116,11 +127,12 @@ class WeChatSimulator(SimServer):
         with self.lock:
             self.forced_errcodes.extend([errcode] * count)
 
-    def redeem(self, code: str) -> tuple[str, str | None] | int:
-        """Spend `code`: (openid, unionid), or the errcode (40029 unknown/expired, 40163 used)."""
+    def redeem(self, code: str, appid: str | None = None) -> tuple[str, str | None] | int:
+        """Spend `code`: (openid, unionid), or the errcode (40029 unknown/expired or another
+        mini program's, 40163 used)."""
         with self.lock:
             entry = self.codes.get(code)
-            if entry is None:
+            if entry is None or (appid is not None and entry.appid != appid):
                 return 40029
             if entry.used:
                 return 40163
@@ -138,15 +150,16 @@ class WeChatSimulator(SimServer):
         if forced is not None:
             return _wx_error(forced)
         query = req.query
-        appid_ok = secrets.compare_digest(query.get("appid", "").encode(), self.appid.encode())
-        secret_ok = secrets.compare_digest(query.get("secret", "").encode(), self.secret.encode())
-        if not (appid_ok and secret_ok):
+        appid = query.get("appid", "")
+        expected = self.apps.get(appid, "")
+        secret_ok = secrets.compare_digest(query.get("secret", "").encode(), expected.encode())
+        if not (expected and secret_ok):
             return _wx_error(40125)
         if query.get("grant_type") != "authorization_code":
             return _wx_error(40002)
         if not query.get("js_code"):
             return _wx_error(41008)
-        result = self.redeem(query["js_code"])
+        result = self.redeem(query["js_code"], appid)
         if isinstance(result, int):
             return _wx_error(result)
         openid, unionid = result

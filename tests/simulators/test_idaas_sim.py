@@ -399,3 +399,18 @@ def test_standalone_cli(wx: WeChatSimulator) -> None:
         assert proc.stderr is not None and proc.stderr.read() == ""  # no runpy RuntimeWarning
     finally:
         reap(proc)
+
+
+def test_a_second_client_of_the_tenant_has_its_own_tokens(idp: IdaasSimulator, wx: WeChatSimulator):
+    idp.add_client("client-two", "wx-two", "wx-two-secret")
+    wx.add_app("wx-two", "wx-two-secret")
+    other = {"X-client-id": "client-two"}
+    code = wx.issue_code("o_two", appid="wx-two")
+    answer = call(idp, LOGIN, {"code": code}, other).json()
+    assert answer["status"].strip() == "SOCIAL_BIND"
+    # its state token is refused with the first client's id, and the first app's code with its
+    token = {"X-state-token": answer["state_token"]}
+    body = {"user_name": "alice", "password": "alice-password"}
+    assert error_code(call(idp, BIND, body, token)) == "IDAAS.SDK.COMMON.1007"
+    stray = call(idp, LOGIN, {"code": wx.issue_code("o_two")}, other)
+    assert error_code(stray) == "IDAAS.SDK.LOGIN.1009"  # WeChat 40029: not its code

@@ -221,3 +221,62 @@ def test_device_headers_and_client_ip_reach_the_apps_own_idaas(two_apps, shop_we
     shop.pending_bind()
     sent = [r for r in shop_idaas.requests if r.path.endswith("/wechat-miniprogram")][-1]
     assert sent.headers["X-device-fingerprint"] == DEVICE["X-device-fingerprint"]
+
+
+# --- two apps on ONE IDaaS tenant and ONE WeChat simulator: two client ids, two appids --------
+
+ONE_APPID, ONE_SECRET, ONE_CLIENT = "wx-shop-one", "shop-one-wechat-secret", "shop-one-client"
+
+
+class OneSimCaller(AppCaller):
+    """A user of the second app on the shared simulators: its wx.login codes are its appid's."""
+
+    def wx_code(self) -> str:
+        return self.wechat.issue_code(self.openid, self.unionid, appid=self.appid)
+
+
+@pytest.fixture
+def one_sim_apps(make_app, tmp_path, idaas_sim, wechat_sim):
+    idaas_sim.add_client(ONE_CLIENT, ONE_APPID, ONE_SECRET)
+    wechat_sim.add_app(ONE_APPID, ONE_SECRET)
+    text = (
+        f'[apps.shop]\nwechat_appid = "{ONE_APPID}"\n'
+        f'wechat_secret = {{ env = "SHOP_WECHAT_SECRET" }}\nidaas_client_id = "{ONE_CLIENT}"\n'
+    )
+    path = apps_file(tmp_path / "apps.toml", text)
+    return make_app(BFF_APPS_FILE=path, SHOP_WECHAT_SECRET=ONE_SECRET)
+
+
+def test_two_apps_on_one_simulator_keep_their_tokens_apart(
+    one_sim_apps, idaas_sim, wechat_sim, redis, key_prefix
+):
+    import jwt
+
+    shop = OneSimCaller(one_sim_apps.test_client(), wechat_sim, idaas_sim, ONE_APPID)
+    default = AuthActions(one_sim_apps.test_client(), wechat_sim, idaas_sim)
+    default.openid = shop.openid  # one openid string in both mini programs: two users
+    shop.pending_bind()
+    # the default app's user has nothing pending: the shop's state token is never used for it
+    default.open_session()
+    resp = default.bind()
+    assert resp.status_code == 409 and resp.json["error_code"] == "BFF.NO_PENDING_BIND"
+    shop_headers = {**shop.headers()}
+    assert shop.bind().json["status"] == "SUCCESS"
+    default_headers = _signed_in(default)
+    assert shop.client.post("/api/v1/session/refresh", headers=shop_headers).status_code == 200
+    # every IDaaS call carried the client id of the app it was for, with that app's tokens
+    shop_session = json.loads(redis.get(f"{key_prefix}.shop:session:{shop.openid}"))
+    default_session = json.loads(redis.get(f"{key_prefix}:session:{default.openid}"))
+    assert idaas_sim.sessions[shop_session["session_token"]].client_id == ONE_CLIENT
+    assert idaas_sim.sessions[default_session["session_token"]].client_id == "test-client"
+    for session, client in ((shop_session, ONE_CLIENT), (default_session, "test-client")):
+        claims = jwt.decode(session["id_token"], options={"verify_signature": False})
+        assert claims["aud"] == client
+    for r in idaas_sim.requests:
+        state = idaas_sim.states.get(r.headers.get("X-state-token") or "")
+        if state is not None:
+            assert state.client_id == r.headers["X-client-id"]
+    # code2Session was asked with each mini program's own appid
+    assert {r.query.get("appid") for r in wechat_sim.requests} >= {ONE_APPID, "wx-sim-appid"}
+    assert shop.client.delete("/api/v1/session", headers=shop_headers).status_code == 204
+    assert default.client.get("/api/v1/session", headers=default_headers).json["active"] is True
