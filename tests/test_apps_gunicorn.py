@@ -11,7 +11,7 @@ import requests
 
 from bff_simulators.idaas import IdaasSimulator
 from bff_simulators.wechat import WeChatSimulator
-from tests.support.app import CLIENT_ID, DEVICE, PASSWORD, REDIS_URL
+from tests.support.app import CLIENT_ID, DEVICE, PASSWORD, REDIS_URL, app_idaas
 from tests.support.gunicorn import Gunicorn, gunicorn_env
 
 SHOP_APPID, SHOP_SECRET, SHOP_CLIENT = "wx-shop-gu", "shop-gu-wechat-secret", "shop-gu-client"
@@ -20,13 +20,7 @@ SHOP_APPID, SHOP_SECRET, SHOP_CLIENT = "wx-shop-gu", "shop-gu-wechat-secret", "s
 @pytest.fixture(scope="module")
 def shop() -> Iterator[tuple[WeChatSimulator, IdaasSimulator]]:
     with WeChatSimulator(appid=SHOP_APPID, secret=SHOP_SECRET) as wechat:
-        idaas = IdaasSimulator(
-            client_id=SHOP_CLIENT,
-            wechat_base_url=wechat.base_url,
-            wechat_appid=SHOP_APPID,
-            wechat_secret=SHOP_SECRET,
-        )
-        with idaas:
+        with app_idaas(wechat, SHOP_APPID, SHOP_SECRET, SHOP_CLIENT) as idaas:
             idaas.add_user("alice", PASSWORD)
             yield wechat, idaas
 

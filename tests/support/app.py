@@ -128,3 +128,13 @@ def apps_file(path: Any, text: str) -> str:
     """An apps file (BFF_APPS_FILE) written at ``path``; its path as a string."""
     path.write_text(text)
     return str(path)
+
+
+def app_idaas(wechat: WeChatSimulator, appid: str, secret: str, client_id: str) -> IdaasSimulator:
+    """An IDaaS simulator of another app's own (not started): its client id, its mini program."""
+    return IdaasSimulator(
+        client_id=client_id,
+        wechat_base_url=wechat.base_url,
+        wechat_appid=appid,
+        wechat_secret=secret,
+    )

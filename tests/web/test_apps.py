@@ -17,6 +17,7 @@ from tests.support.app import (
     AppCaller,
     AuthActions,
     GatewayCaller,
+    app_idaas,
     apps_file,
 )
 
@@ -31,13 +32,7 @@ def shop_wechat() -> Iterator[WeChatSimulator]:
 
 @pytest.fixture(scope="module")
 def shop_idaas_server(shop_wechat: WeChatSimulator) -> Iterator[IdaasSimulator]:
-    sim = IdaasSimulator(
-        client_id=SHOP_CLIENT,
-        wechat_base_url=shop_wechat.base_url,
-        wechat_appid=SHOP_APPID,
-        wechat_secret=SHOP_SECRET,
-    )
-    with sim:
+    with app_idaas(shop_wechat, SHOP_APPID, SHOP_SECRET, SHOP_CLIENT) as sim:
         yield sim
 
 
