@@ -101,6 +101,29 @@ export interface VerificationCodesRequest {
   captcha: CaptchaAnswer;
 }
 
+/** One of the user's sessions: a device with a handle (`GET /api/v1/sessions`). */
+export interface SessionInfo {
+  /** 16 hex digits: the session's public name (`endSession(id)`); not the handle. */
+  id: string;
+  /** Unix seconds: when its handle was issued. */
+  issued_at: number;
+  /** Unix seconds: when it was last used (bff writes it at most once a minute). */
+  last_used_at: number;
+  /** The device's `X-operating-sys-version`, e.g. `ios iOS 17.4`. */
+  os: string | null;
+  /** The device's `X-agent`. */
+  agent: string | null;
+  /** The network the session was opened from, masked: `203.0.113.0/24`. */
+  ip: string | null;
+  /** True for the session of the handle this call was made with: this device. */
+  current: boolean;
+}
+
+/** `GET /api/v1/sessions` answer. */
+export interface SessionsResponse {
+  sessions: SessionInfo[];
+}
+
 /** Every error answer of bff, its own or the IDaaS's. */
 export interface ErrorResponse {
   error_code: string;
@@ -114,14 +137,20 @@ export interface ErrorResponse {
 
 // ------------------------------------------------------------------------- the wx-shaped dependencies
 
+/** wx.request's methods. bff's routes use GET, POST and DELETE; `callApi` takes any. */
+export type HttpMethod = 'OPTIONS' | 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE' | 'TRACE' | 'CONNECT';
+
 /** What the client passes to `request` (a subset of wx.request's options). */
 export interface RequestOptions {
   url: string;
-  method: 'GET' | 'POST' | 'DELETE';
+  method: HttpMethod;
   header: { [name: string]: string };
-  /** A JSON body, sent as `application/json` (absent when the route takes none). */
-  data?: { [key: string]: unknown };
-  dataType: 'json';
+  /** To bff: a JSON body, sent as `application/json` (absent when the route takes none). */
+  data?: string | ArrayBuffer | { [key: string]: unknown };
+  /** `json` to bff; `callApi` passes the caller's. */
+  dataType: string;
+  /** `callApi` only, when the caller gives it. */
+  responseType?: 'text' | 'arraybuffer';
   /** Milliseconds; `fail` is called with an errMsg containing "timeout" when it runs out. */
   timeout: number;
   success: (result: RequestResult) => void;
@@ -217,6 +246,32 @@ export interface BffClientOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
+/**
+ * `callApi`'s request: wx.request's options (without callbacks) for one of the company's APIs
+ * behind the same gateway as bff.
+ */
+export interface ApiRequest {
+  /**
+   * A path, joined to `baseUrl` (`/orders/42` → `https://api.example.com/orders/42`), or a full
+   * URL on `baseUrl`'s origin. Anything else is refused (`CLIENT.BAD_ARGUMENT`): the handle goes
+   * to the gateway only.
+   */
+  url: string;
+  /** Default `GET`. */
+  method?: HttpMethod;
+  data?: string | ArrayBuffer | { [key: string]: unknown };
+  /**
+   * Sent as given, plus `Authorization: Bearer <handle>` (replacing any of yours) and an
+   * `X-Request-ID` unless you set one.
+   */
+  header?: { [name: string]: string };
+  /** Milliseconds. Default: the client's `timeoutMs`. */
+  timeout?: number;
+  /** Default `json`. */
+  dataType?: string;
+  responseType?: 'text' | 'arraybuffer';
+}
+
 /** A login or bind outcome as the client returns it: bff's answer, `flows` always present. */
 export interface Outcome {
   status: string;
@@ -283,6 +338,24 @@ export interface BffClient {
   sessionStatus(): Promise<SessionStatusResponse>;
   /** `DELETE /session`; the id_token and the stored handle are forgotten whatever happens. */
   logout(): Promise<void>;
+  /** `GET /sessions`: the user's sessions, one per device with a handle; `current` is this one. */
+  listSessions(): Promise<SessionInfo[]>;
+  /**
+   * `DELETE /sessions/{id}`: that device is signed out (its next call answers
+   * `BFF.SESSION_REVOKED`). Rejects with `BFF.NOT_FOUND` when the user has no such session.
+   * When `id` is this device's (`current` in the last `listSessions()`), the stored handle and
+   * the id_token are forgotten too, as after `logout()`.
+   */
+  endSession(id: string): Promise<void>;
+  /**
+   * A request to the company's own APIs behind the same gateway, with `Authorization: Bearer
+   * <handle>`. Resolves with wx.request's result, whatever its status, unless the gateway
+   * refused the handle (401/403 with `X-BFF-Error`): then it rejects with that code.
+   * `BFF.UNAUTHENTICATED`: a new handle first, and the request once more. `BFF.SESSION_REVOKED`
+   * (signed out on another device): the handle is dropped, nothing is re-obtained.
+   * `BFF.SESSION_EXPIRED`: sign in again. No answer: `CLIENT.TIMEOUT` / `CLIENT.NETWORK`.
+   */
+  callApi(request: ApiRequest): Promise<RequestResult>;
 }
 
 /** The one error every method rejects with. */
@@ -295,7 +368,11 @@ export class BffError extends Error {
     retry_after?: number | null;
     errors?: { [field: string]: unknown };
   });
-  /** bff's or the IDaaS's code (`BFF.RATE_LIMITED`, `IDAAS.SDK.LOGIN.1005`), or `CLIENT.*`. */
+  /**
+   * bff's or the IDaaS's code (`BFF.RATE_LIMITED`, `IDAAS.SDK.LOGIN.1005`), or `CLIENT.*`.
+   * `BFF.SESSION_REVOKED` (401) from any call: this device was signed out on another one (or by
+   * an operator); the module has dropped the handle and the id_token.
+   */
   error_code: string;
   /** For display (it follows X-L); never branch on it. */
   error_msg: string;

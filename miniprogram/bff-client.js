@@ -12,12 +12,15 @@
  *   const out = await bff.login();                  // wx.login → wechat/session → login
  *   if (nextStep(out).step === 'BIND') await bff.bindWithPassword(userName, password);
  *   const idToken = await bff.getIdToken();         // for your other APIs, refreshed in time
+ *   const res = await bff.callApi({ url: '/orders' }); // or behind the gateway, with the handle
+ *   const devices = await bff.listSessions();       // endSession(id) signs one out
  *   await bff.logout();
  *
  * What it does so the pages don't have to (the guide is docs/miniprogram.md):
  *  - the handle: obtained on first use (wx.login → POST /wechat/session), kept in wx storage and
  *    nowhere else, re-obtained once when bff answers 401 BFF.UNAUTHENTICATED; concurrent calls
- *    share one wechat/session call;
+ *    share one wechat/session call; dropped (and the id_token with it, nothing re-obtained)
+ *    when bff answers 401 BFF.SESSION_REVOKED: signed out on another device;
  *  - the id_token: memory only (never storage), refreshed shortly before it expires, one refresh
  *    at a time; BFF.SESSION_EXPIRED forgets it and means "sign in again";
  *  - the device headers (X-operating-sys-version, X-device-fingerprint, X-agent, X-L) on every
@@ -28,7 +31,9 @@
  *    code each time), refresh, GET /session, logout, captcha. Never a bind, a register, a
  *    phone-number login (its code is single-use) or a code send (it costs an SMS);
  *  - a request timeout (40 s) above bff's worst case, and after a lost answer to a sign-in call
- *    (timeout, network), GET /session tells whether it went through before anything is retried.
+ *    (timeout, network), GET /session tells whether it went through before anything is retried;
+ *  - callApi: the company's APIs behind the same gateway, with the handle (only to baseUrl's
+ *    origin); the gateway's 401/403 (X-BFF-Error) are BffErrors, every other answer is returned.
  */
 'use strict';
 
@@ -43,8 +48,10 @@
 //   device.js       the device headers
 //   transport.js    one HTTP exchange, with its timeout
 //   retry.js        a call sent again: after a 401 with a new handle, after 409/429/503
+//   id-token.js     the id_token in memory
 //   wx-login.js, handle.js, perform.js  wx.login codes; the handle; a call with every policy
-//   id-token.js, session.js, sign-in.js  the id_token in memory; refresh/session/logout; sign-ins
+//   session.js, sign-in.js  refresh/session/logout; sign-ins
+//   sessions.js, api.js  the user's sessions (devices); the company's APIs behind the gateway
 //   client.js       createBffClient: the methods
 // Every require names its file with `.js`: no lookup of folders or extensions is needed.
 const { BffError, isCode } = require('./bff-client/errors.js');

@@ -1,7 +1,8 @@
 /**
  * client.js: createBffClient(options), the client's methods, each one line over the parts:
- * sign-in.js (login, binds, registers), session.js (refresh, id_token, session, logout), and
- * the slider and the code send below.
+ * sign-in.js (login, binds, registers), session.js (refresh, id_token, session, logout),
+ * sessions.js (the user's devices), api.js (the company's APIs), and the slider and the code
+ * send below.
  */
 'use strict';
 
@@ -13,6 +14,8 @@ const { perform } = require('./perform.js');
 const { wxLoginCode } = require('./wx-login.js');
 const { signIn } = require('./sign-in.js');
 const { refresh, getIdToken, sessionStatus, logout } = require('./session.js');
+const { listSessions, endSession } = require('./sessions.js');
+const { callApi } = require('./api.js');
 
 /** @typedef {import('./context.js').Context} Context */
 /** @typedef {import('./wire.js').Json} Json */
@@ -75,6 +78,9 @@ function createBffClient(options) {
     getIdToken: () => getIdToken(ctx),
     sessionStatus: () => sessionStatus(ctx),
     logout: () => logout(ctx),
+    listSessions: () => listSessions(ctx),
+    endSession: (id) => endSession(ctx, id),
+    callApi: (request) => callApi(ctx, request),
   };
 }
 

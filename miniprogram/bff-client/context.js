@@ -17,11 +17,14 @@ const { resolveOptions } = require('./options.js');
  *   idToken: string | null,
  *   idTokenDueAt: number,
  *   epoch: number,
+ *   currentSession: { id: string, handle: string } | null,
  * }} Context
  *  - device: the device headers, read on first use;
  *  - handleFlight: the wechat/session call in flight; refreshFlight: the refresh in flight;
  *  - idToken (memory only, never storage) and idTokenDueAt (device clock, ms: refresh from then on);
- *  - epoch: bumped by logout: answers to calls started before it are not kept.
+ *  - epoch: bumped by logout: answers to calls started before it are not kept;
+ *  - currentSession: this device's session id, as the last listSessions() named it, and the
+ *    handle it was listed with (endSession of that id signs this device out).
  */
 
 /** @param {import('../bff-client').BffClientOptions} options @returns {Context} */
@@ -34,6 +37,7 @@ function createContext(options) {
     idToken: null,
     idTokenDueAt: 0,
     epoch: 0,
+    currentSession: null,
   };
 }
 

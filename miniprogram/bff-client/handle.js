@@ -1,7 +1,8 @@
 /**
  * handle.js: the handle, bff's opaque credential for this WeChat user. Obtained on first use
- * (wx.login → POST /wechat/session), kept in wx storage and nowhere else, renewed after a 401;
- * one wechat/session call at a time, whoever asks.
+ * (wx.login → POST /wechat/session), kept in wx storage and nowhere else, renewed after a 401
+ * BFF.UNAUTHENTICATED, dropped after a 401 BFF.SESSION_REVOKED; one wechat/session call at a
+ * time, whoever asks.
  */
 'use strict';
 
@@ -12,6 +13,7 @@ const { readStored, writeStored, removeStored } = require('./storage.js');
 const { singleFlight } = require('./single-flight.js');
 const { sendWithRetries } = require('./retry.js');
 const { wxLoginCode } = require('./wx-login.js');
+const { forgetIdToken } = require('./id-token.js');
 
 /** @typedef {import('./context.js').Context} Context */
 
@@ -78,4 +80,19 @@ function dropHandle(ctx) {
   removeStored(ctx.config.storage, ctx.config.keys.handle);
 }
 
-module.exports = { ensureHandle, renewHandle, dropHandle };
+/**
+ * After a 401 BFF.SESSION_REVOKED with `revoked` (this device was signed out on another one, or
+ * by an operator): the handle leaves storage and the id_token memory, unless another call has
+ * stored a newer handle meanwhile. No new handle is obtained here: the app says "signed out".
+ * @param {Context} ctx
+ * @param {string} revoked
+ */
+function dropRevokedHandle(ctx, revoked) {
+  const { storage, keys } = ctx.config;
+  const stored = readStored(storage, keys.handle);
+  if (stored && stored !== revoked) return; // a newer handle: not this one's to clear
+  if (stored) removeStored(storage, keys.handle);
+  forgetIdToken(ctx);
+}
+
+module.exports = { ensureHandle, renewHandle, dropHandle, dropRevokedHandle };

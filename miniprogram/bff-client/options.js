@@ -12,8 +12,8 @@
 /**
  * @typedef {{ attempts: number, baseDelayMs: number, maxDelayMs: number }} RetryPolicy
  * @typedef {{
- *   baseUrl: string, request: RequestFunctionT, login: LoginFunctionT, storage: StorageLikeT,
- *   wx: WxLikeT, useHandles: boolean, timeoutMs: number, refreshMarginS: number,
+ *   baseUrl: string, gatewayUrl: string, request: RequestFunctionT, login: LoginFunctionT,
+ *   storage: StorageLikeT, wx: WxLikeT, useHandles: boolean, timeoutMs: number, refreshMarginS: number,
  *   retry: RetryPolicy, now: () => number, sleep: (ms: number) => Promise<unknown>,
  *   keys: { handle: string, fingerprint: string }, agent: string, language: string | undefined,
  *   appid: string | undefined
@@ -85,6 +85,7 @@ function resolveOptions(options) {
   const prefix = options.storagePrefix || 'bff';
   return {
     baseUrl: options.baseUrl.replace(/\/+$/, '') + API_PREFIX,
+    gatewayUrl: options.baseUrl.replace(/\/+$/, ''), // callApi's paths are joined to it
     request: deps.request,
     login: deps.login,
     storage: deps.storage,

@@ -4,7 +4,7 @@
  */
 'use strict';
 
-const { ensureHandle, renewHandle } = require('./handle.js');
+const { ensureHandle, renewHandle, dropRevokedHandle } = require('./handle.js');
 const { sendWithRetries } = require('./retry.js');
 
 /** @typedef {import('./context.js').Context} Context */
@@ -12,7 +12,7 @@ const { sendWithRetries } = require('./retry.js');
 /** @typedef {import('./wire.js').Json} Json */
 
 /** @type {import('./retry.js').Handles} */
-const HANDLES = { ensure: ensureHandle, renew: renewHandle };
+const HANDLES = { ensure: ensureHandle, renew: renewHandle, revoked: dropRevokedHandle };
 
 /**
  * @param {Context} ctx @param {Route} r @param {(() => Json | Promise<Json>) | undefined} [makeBody]

@@ -1,7 +1,8 @@
 /**
  * retry.js: when a call is sent again. Once with a new handle after 401 BFF.UNAUTHENTICATED
- * (nothing reached the IDaaS then, so even a bind may), and after 409/429/503 only for the
- * routes that are safe to repeat, after Retry-After or a short backoff.
+ * (nothing reached the IDaaS then, so even a bind may), never after 401 BFF.SESSION_REVOKED
+ * (the handle is dropped: signed out elsewhere), and after 409/429/503 only for the routes
+ * that are safe to repeat, after Retry-After or a short backoff.
  */
 'use strict';
 
@@ -13,9 +14,11 @@ const { send } = require('./transport.js');
 /** @typedef {import('./routes.js').Route} Route */
 /** @typedef {import('./wire.js').Json} Json */
 /**
- * How a call gets its handle: `ensure` before the first attempt, `renew` after a 401.
+ * How a call gets its handle: `ensure` before the first attempt, `renew` after a 401
+ * BFF.UNAUTHENTICATED; `revoked` after a 401 BFF.SESSION_REVOKED.
  * @typedef {{ ensure: (ctx: Context) => Promise<string>,
- *             renew: (ctx: Context, stale: string) => Promise<string> }} Handles
+ *             renew: (ctx: Context, stale: string) => Promise<string>,
+ *             revoked: (ctx: Context, handle: string) => void }} Handles
  */
 
 /**
@@ -56,7 +59,8 @@ function retryDelay(policy, err, retries) {
 
 /**
  * A call of `r` with its policies: the handle from `handles` (none when null, or for a route
- * without auth, or with handles: false), renewed once on 401; then the retry policy for
+ * without auth, or with handles: false), renewed once on 401 BFF.UNAUTHENTICATED, dropped on
+ * 401 BFF.SESSION_REVOKED (and the error thrown); then the retry policy for
  * repeatable routes. `makeBody` runs per attempt (a fresh wx.login code each).
  * @param {Context} ctx @param {Route} r @param {(() => Json | Promise<Json>) | undefined} makeBody
  * @param {Handles | null} handles
@@ -72,6 +76,7 @@ async function sendWithRetries(ctx, r, makeBody, handles) {
     try {
       return await send(ctx, r, body, handle);
     } catch (err) {
+      if (handles && handle && isCode(err, 'BFF.SESSION_REVOKED')) handles.revoked(ctx, handle);
       if (handles && handle && !renewed && isCode(err, 'BFF.UNAUTHENTICATED')) {
         renewed = true;
         handle = await handles.renew(ctx, handle);

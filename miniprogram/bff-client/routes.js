@@ -4,8 +4,9 @@
 'use strict';
 
 /**
- * A route of bff's API. `repeatable`: safe to send again after 409/429/503 (it spends nothing
- * single-use, or gets a fresh wx.login code per attempt). `outcome`: answers a login outcome.
+ * A route of bff's API; a `{name}` in its path is filled in per call (withParams).
+ * `repeatable`: safe to send again after 409/429/503 (it spends nothing single-use, or gets a
+ * fresh wx.login code per attempt). `outcome`: answers a login outcome.
  * @typedef {{ method: 'GET' | 'POST' | 'DELETE', path: string, auth: boolean,
  *             repeatable: boolean, outcome: boolean }} Route
  */
@@ -35,6 +36,17 @@ const ROUTES = {
   refresh: route('POST', '/session/refresh', { repeatable: true }),
   session: route('GET', '/session', { repeatable: true }),
   logout: route('DELETE', '/session', { repeatable: true }),
+  sessions: route('GET', '/sessions', { repeatable: true }),
+  endSession: route('DELETE', '/sessions/{id}', { repeatable: true }),
 };
 
-module.exports = { ROUTES };
+/**
+ * `r` with each `{name}` of its path replaced by params[name], URL-encoded.
+ * @param {Route} r @param {{ [name: string]: string }} params @returns {Route}
+ */
+function withParams(r, params) {
+  const path = r.path.replace(/\{(\w+)\}/g, (_, name) => encodeURIComponent(params[name]));
+  return Object.assign({}, r, { path });
+}
+
+module.exports = { ROUTES, withParams };

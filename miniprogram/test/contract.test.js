@@ -2,7 +2,8 @@
 // The module against bff's generated contract, `GET /openapi.json` of a running dev server:
 //  - every schema a mini-program route uses has an interface of the same name in
 //    bff-client.d.ts, field for field (names, required/optional, types, enums);
-//  - every /api/v1 route is called by a client method, and the client calls no other;
+//  - every /api/v1 route is called by a client method, and the client calls no other (but those
+//    of AHEAD_OF_SERVER, written before bff serves them: checked like the rest once it does);
 //  - what the client sends fits: body fields, Authorization where the route is authenticated,
 //    the device headers the route declares.
 const { describe, test, before, after } = require('node:test');
@@ -24,6 +25,12 @@ function requireDev(name) {
 }
 
 const DTS = path.join(__dirname, '..', 'bff-client.d.ts');
+/**
+ * Routes the client calls that this bff does not serve yet (the sessions of a user's devices:
+ * the server's half comes in its own change). Absent from /openapi.json they are excused;
+ * present, they are checked like every other route.
+ */
+const AHEAD_OF_SERVER = ['GET /sessions', 'DELETE /sessions/{}'];
 const SLOW = { timeout: 60000 };
 
 /** The interfaces of bff-client.d.ts: name → { field → { optional, type } }. */
@@ -60,23 +67,55 @@ function typeOf(node, source) {
       return `${typeOf(node.elementType, source)}[]`;
     case ts.SyntaxKind.TypeReference:
       return `ref:${node.typeName.getText(source)}`;
-    case ts.SyntaxKind.UnionType:
-      return `enum:${node.types
-        .map((t) => t.literal.text)
-        .sort()
-        .join('|')}`;
+    case ts.SyntaxKind.UnionType: {
+      const isNull = (t) => ts.isLiteralTypeNode(t) && t.literal.kind === ts.SyntaxKind.NullKeyword;
+      const rest = node.types.filter((t) => !isNull(t));
+      const nullable = rest.length < node.types.length ? '|null' : '';
+      if (rest.length === 1) return typeOf(rest[0], source) + nullable;
+      if (rest.every((t) => ts.isLiteralTypeNode(t) && ts.isStringLiteral(t.literal)))
+        return `enum:${rest
+          .map((t) => t.literal.text)
+          .sort()
+          .join('|')}${nullable}`;
+      return `unsupported:${node.getText(source)}`;
+    }
     default:
       return `unsupported:${node.getText(source)}`;
   }
 }
 
-/** A JSON schema property, normalised the same way. */
+/** A JSON schema property, normalised the same way (OpenAPI 3.0's `nullable` as `|null`). */
 function schemaTypeOf(prop) {
+  const nullable = prop.nullable ? '|null' : '';
   if (prop.$ref) return `ref:${prop.$ref.split('/').pop()}`;
-  if (prop.enum) return `enum:${[...prop.enum].sort().join('|')}`;
-  if (prop.type === 'integer' || prop.type === 'number') return 'number';
-  if (prop.type === 'array') return `${schemaTypeOf(prop.items)}[]`;
-  return prop.type;
+  if (prop.enum) return `enum:${prop.enum.filter((v) => v !== null).sort().join('|')}${nullable}`;
+  if (prop.type === 'integer' || prop.type === 'number') return `number${nullable}`;
+  if (prop.type === 'array') return `${schemaTypeOf(prop.items)}[]${nullable}`;
+  return prop.type + nullable;
+}
+
+/** `METHOD /path` with every `{param}` as `{}`: a route, whatever its parameters are named. */
+function routeKey(key) {
+  return key.replace(/\{[^}]*\}/g, '{}');
+}
+
+/** Whether a call (`METHOD /path`) went to a route (`METHOD /path/{param}`): segment by segment. */
+function callMatches(route, call) {
+  const [method, template] = route.split(' ');
+  const [calledMethod, calledPath] = call.split(' ');
+  const want = template.split('/');
+  const got = calledPath.split('/');
+  return (
+    method === calledMethod &&
+    want.length === got.length &&
+    want.every((part, i) => (/^\{[^}]*\}$/.test(part) ? got[i] !== '' : part === got[i]))
+  );
+}
+
+/** The route among `routes` a call went to, else the call's own `METHOD /path`. */
+function routeOf(routes, call) {
+  const key = `${call.method} ${call.path}`;
+  return routes.find((route) => callMatches(route, key)) || key;
 }
 
 /** The mini-program operations: "METHOD /path" → operation. */
@@ -133,6 +172,8 @@ async function everyClientCall() {
   await bff.sendCode({ channel: 'sms', to: '+86-13800000000', purpose: 'bind', captcha });
   await bff.refresh();
   await bff.sessionStatus();
+  const sessions = await bff.listSessions();
+  await bff.endSession(sessions[0].id);
   await bff.logout();
   return fake.calls;
 }
@@ -175,16 +216,18 @@ describe('bff-client against /openapi.json', () => {
   });
 
   test('a client method for every /api/v1 route, and no other route', async () => {
-    const ops = apiOperations(doc);
-    const called = new Set((await everyClientCall()).map((c) => `${c.method} ${c.path}`));
-    assert.deepEqual([...called].sort(), Object.keys(ops).sort());
+    const served = Object.keys(apiOperations(doc));
+    const ahead = AHEAD_OF_SERVER.filter((key) => !served.some((op) => routeKey(op) === key));
+    const called = new Set((await everyClientCall()).map((c) => routeKey(routeOf([...served, ...ahead], c))));
+    assert.deepEqual([...called].filter((key) => !ahead.includes(key)).sort(), served.map(routeKey).sort());
   });
 
   test('what the client sends fits each route: body fields, auth, device headers', async () => {
     const ops = apiOperations(doc);
     for (const call of await everyClientCall()) {
-      const op = ops[`${call.method} ${call.path}`];
+      const op = ops[routeOf(Object.keys(ops), call)];
       const where = `${call.method} ${call.path}`;
+      if (!op) continue; // AHEAD_OF_SERVER (the test above fails on any other)
       const ref = op.requestBody && op.requestBody.content['application/json'].schema.$ref;
       const schema = ref && doc.components.schemas[ref.split('/').pop()];
       if (schema && Object.keys(schema.properties).length > 0) {

@@ -241,7 +241,7 @@ describe('bff-client against the real bff', () => {
     assert.equal((await phone.bff.bindWithPassword('e2e-lost2', 'pw-e2e-5')).status, 'SUCCESS');
   });
 
-  test('signed out on another device of the same WeChat user: BFF.SESSION_EXPIRED', SLOW, async () => {
+  test('signed out on another device: BFF.SESSION_REVOKED, then BFF.SESSION_EXPIRED', SLOW, async () => {
     await server.sim.addUser({ user_name: 'e2e-two', password: 'pw-e2e-6' });
     const openid = newOpenid('two-devices');
     const phone = createDevice(server, { openid });
@@ -249,11 +249,19 @@ describe('bff-client against the real bff', () => {
     assert.equal((await phone.bff.login()).status, 'SOCIAL_BIND');
     assert.equal((await phone.bff.bindWithPassword('e2e-two', 'pw-e2e-6')).status, 'SUCCESS');
     assert.ok(await pc.bff.getIdToken()); // the server-side session is the WeChat user's
-    await pc.bff.logout();
+    await pc.bff.logout(); // ends every handle of the user, the phone's too
     phone.advanceClock(290 * 1000);
+    const sessions = phone.count('POST /wechat/session');
+    const revoked = await phone.bff.getIdToken().catch((e) => e);
+    assert.ok(revoked.is('BFF.SESSION_REVOKED'), revoked.error_code); // "signed out on another device"
+    assert.equal(revoked.status, 401);
+    assert.equal(phone.storage.has('bff.handle'), false);
+    assert.equal(phone.count('POST /wechat/session'), sessions); // no new handle behind the page's back
+    // The next call gets a new handle; the session is gone: sign in again.
     const err = await phone.bff.getIdToken().catch((e) => e);
     assert.ok(err.is('BFF.SESSION_EXPIRED'), err.error_code);
     assert.equal(err.status, 401);
+    assert.equal(phone.count('POST /wechat/session'), sessions + 1);
   });
 
   test("errors carry bff's envelope: 409 BFF.NO_PENDING_BIND, 400 BFF.VALIDATION", SLOW, async () => {

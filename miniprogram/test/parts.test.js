@@ -11,7 +11,8 @@ const { parseRetryAfter, headerValue, headerSafe, parseBody } = require('../bff-
 const { jwtClaims, idTokenLifetimeS } = require('../bff-client/jwt.js');
 const { readStored, writeStored, removeStored } = require('../bff-client/storage.js');
 const { resolveOptions } = require('../bff-client/options.js');
-const { ROUTES } = require('../bff-client/routes.js');
+const { ROUTES, withParams } = require('../bff-client/routes.js');
+const { apiUrl } = require('../bff-client/api.js');
 const { fakeJwt } = require('./support/fake-wx');
 
 /** A promise and the functions that settle it. */
@@ -205,6 +206,7 @@ describe('options', () => {
   test('the defaults', () => {
     const config = resolveOptions({ baseUrl: 'https://api.example.com//', ...deps });
     assert.equal(config.baseUrl, 'https://api.example.com/api/v1');
+    assert.equal(config.gatewayUrl, 'https://api.example.com'); // callApi's paths join it
     assert.equal(config.timeoutMs, 40000);
     assert.equal(config.refreshMarginS, 60);
     assert.deepEqual(config.retry, { attempts: 2, baseDelayMs: 500, maxDelayMs: 5000 });
@@ -237,9 +239,46 @@ describe('options', () => {
 
 test('routes: the ones safe to repeat are exactly those the guide lists', () => {
   const repeatable = Object.keys(ROUTES).filter((name) => ROUTES[name].repeatable);
-  assert.deepEqual(repeatable.sort(), ['captcha', 'login', 'logout', 'refresh', 'session', 'wechatSession']);
+  assert.deepEqual(repeatable.sort(), [
+    'captcha',
+    'endSession',
+    'login',
+    'logout',
+    'refresh',
+    'session',
+    'sessions',
+    'wechatSession',
+  ]);
   assert.deepEqual(
     Object.keys(ROUTES).filter((name) => !ROUTES[name].auth),
     ['wechatSession'],
   );
+});
+
+test('withParams: each {name} of the path URL-encoded; the route otherwise unchanged', () => {
+  const r = withParams(ROUTES.endSession, { id: 'a/b c?' });
+  assert.equal(r.path, '/sessions/a%2Fb%20c%3F');
+  assert.equal(r.method, 'DELETE');
+  assert.equal(ROUTES.endSession.path, '/sessions/{id}');
+});
+
+test("apiUrl: a path joined to baseUrl, or a URL on baseUrl's origin; nothing else", () => {
+  const root = 'https://api.example.com';
+  assert.equal(apiUrl(root, '/orders/1?x=1'), 'https://api.example.com/orders/1?x=1');
+  assert.equal(apiUrl('https://gw.example.com/shop', '/orders'), 'https://gw.example.com/shop/orders');
+  assert.equal(apiUrl(root, 'https://API.example.com/orders'), 'https://API.example.com/orders');
+  assert.equal(apiUrl(root, 'https://api.example.com'), 'https://api.example.com');
+  for (const foreign of [
+    'https://evil.example.com/orders',
+    'https://api.example.com.evil.com/x',
+    'https://api.example.com@evil.com/x',
+    'https://api.example.com:8443/x',
+    'http://api.example.com/x',
+    '//evil.example.com/x',
+    'orders',
+    '',
+    undefined,
+  ]) {
+    assert.equal(apiUrl(root, foreign), null, String(foreign));
+  }
 });

@@ -1,6 +1,8 @@
 'use strict';
 // A fake `wx` for the unit tests: in-memory storage, wx.login codes, and wx.request answered by
-// a small fake bff (handles, outcomes, refresh, session) whose routes a test can override.
+// a small fake bff (handles, outcomes, refresh, session, the sessions of the devices) whose
+// routes a test can override.
+const crypto = require('node:crypto');
 
 /** base64url of a JSON value. */
 function b64url(value) {
@@ -26,12 +28,30 @@ function envelope(status, code, extra = {}) {
   };
 }
 
+/** A handle's public session id, 16 hex digits (bff derives it from the handle's digest). */
+function sessionId(handle) {
+  return crypto.createHash('sha256').update(`session-id:${handle}`).digest('hex').slice(0, 16);
+}
+
+/** The route key a request matches: exact, else one with `{param}` segments (`DELETE /sessions/{id}`). */
+function routeFor(routes, method, path) {
+  if (routes[`${method} ${path}`]) return routes[`${method} ${path}`];
+  const key = Object.keys(routes).find((k) => {
+    const [m, p] = k.split(' ');
+    if (m !== method || !p.includes('{')) return false;
+    return new RegExp(`^${p.replace(/\{\w+\}/g, '[^/]+')}$`).test(path);
+  });
+  return key ? routes[key] : undefined;
+}
+
 /**
  * createFakeWx({ clock }) → { wx, storage, calls, routes, ... }
  *  - routes['POST /login'] = (req, fake) => answer | Promise<answer>; an answer is
  *    { status, body?, headers? }, or { fail: 'request:fail timeout' } (wx's fail callback), or
  *    { hang: true } (never calls back).
  *  - calls: every request as { method, path, header, data }.
+ *  - handles: the live handles; revoked: the handles ended on purpose (401 BFF.SESSION_REVOKED);
+ *    fake.revoke(handle) ends one as another device (or an operator) would.
  */
 function createFakeWx(opts = {}) {
   const clock = opts.clock || { now: () => Date.now() };
@@ -39,6 +59,7 @@ function createFakeWx(opts = {}) {
   const calls = [];
   const codes = new Set();
   const handles = new Set();
+  const revoked = new Set();
   let codeCount = 0;
   let handleCount = 0;
   let tokenCount = 0;
@@ -47,6 +68,8 @@ function createFakeWx(opts = {}) {
     storage,
     calls,
     handles,
+    revoked,
+    sessionId,
     loginCalls: 0,
     idTokenTtlS: 300,
     outcome: null, // login/bind answer override (default SUCCESS)
@@ -64,10 +87,19 @@ function createFakeWx(opts = {}) {
     },
     envelope,
     routes: {},
+    revoke(handle) {
+      handles.delete(handle);
+      revoked.add(handle);
+    },
+    /** The handle a request carries ('' when none). */
+    handleOf(req) {
+      return (req.header.Authorization || '').replace(/^Bearer /, '');
+    },
   };
 
   const authed = (fn) => (req) => {
-    const handle = (req.header.Authorization || '').replace(/^Bearer /, '');
+    const handle = fake.handleOf(req);
+    if (revoked.has(handle)) return envelope(401, 'BFF.SESSION_REVOKED');
     if (!handles.has(handle)) return envelope(401, 'BFF.UNAUTHENTICATED');
     return fn(req);
   };
@@ -100,7 +132,28 @@ function createFakeWx(opts = {}) {
     })),
     'GET /session': authed(() => ({ status: 200, body: { active: true, expires_in: 1000 } })),
     'DELETE /session': authed((req) => {
-      handles.delete(req.header.Authorization.replace(/^Bearer /, ''));
+      fake.revoke(fake.handleOf(req));
+      return { status: 204, body: '' };
+    }),
+    'GET /sessions': authed((req) => ({
+      status: 200,
+      body: {
+        sessions: [...handles].map((h, i) => ({
+          id: sessionId(h),
+          issued_at: 1767225600 + i,
+          last_used_at: 1767225600 + i,
+          os: 'ios iOS 17.4',
+          agent: 'bff-client/0.1.0',
+          ip: '203.0.113.0/24',
+          current: h === fake.handleOf(req),
+        })),
+      },
+    })),
+    'DELETE /sessions/{id}': authed((req) => {
+      const id = decodeURIComponent(req.path.split('/').pop());
+      const handle = [...handles].find((h) => sessionId(h) === id);
+      if (!handle) return envelope(404, 'BFF.NOT_FOUND');
+      fake.revoke(handle);
       return { status: 204, body: '' };
     }),
   });
@@ -134,7 +187,7 @@ function createFakeWx(opts = {}) {
         timeout: options.timeout,
       };
       calls.push(req);
-      const handler = fake.routes[`${req.method} ${path}`];
+      const handler = routeFor(fake.routes, req.method, path);
       const task = {
         aborted: false,
         abort() {
