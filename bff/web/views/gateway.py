@@ -59,7 +59,7 @@ class ForwardAuthResponse(Schema):
     authenticated = fields.Boolean(required=True)
 
 
-class DeviceSessionSchema(Schema):
+class SessionInfoSchema(Schema):
     id = fields.String(required=True, metadata={"description": "names it in DELETE"})
     issued_at = fields.Integer(required=True, metadata={"description": "unix seconds"})
     last_used_at = fields.Integer(
@@ -99,7 +99,7 @@ class SessionsResponse(Schema):
         }
     }
 
-    sessions = fields.List(fields.Nested(DeviceSessionSchema), required=True)
+    sessions = fields.List(fields.Nested(SessionInfoSchema), required=True)
 
 
 @api.operation(
