@@ -14,6 +14,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from ._server import FAULT_KINDS, RecordedRequest, SimServer
+from .webhook import open_event, seal_event
 
 if TYPE_CHECKING:
     from .idaas import IdaasSimulator
@@ -21,7 +22,15 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-__all__ = ["FAULT_KINDS", "IdaasSimulator", "RecordedRequest", "SimServer", "WeChatSimulator"]
+__all__ = [
+    "FAULT_KINDS",
+    "IdaasSimulator",
+    "RecordedRequest",
+    "SimServer",
+    "WeChatSimulator",
+    "open_event",
+    "seal_event",
+]
 _LAZY = {"IdaasSimulator": ".idaas", "WeChatSimulator": ".wechat"}
 
 

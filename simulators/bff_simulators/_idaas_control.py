@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
 from ._idaas_core import IdaasCore, RouteTable
-from ._idaas_models import ROUTE_NAMES
+from ._idaas_models import NEXT_STEPS, ROUTE_NAMES
 from ._server import RecordedRequest, Response, control_body, control_error, json_response
 from ._tokens import ID_TOKEN_MODES
 
@@ -44,6 +45,32 @@ def _is_attempts(value: Any) -> bool:
     return value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0)
 
 
+def _is_step(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value in NEXT_STEPS)
+
+
+def _is_length(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_regex(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        re.compile(value)
+    except re.error:
+        return False
+    return True
+
+
+def _is_policy(value: Any) -> bool:
+    """{"minLength": int, "maxLength": int, "regEx": str} (a Python-compatible pattern)."""
+    if not isinstance(value, dict) or set(value) != {"minLength", "maxLength", "regEx"}:
+        return False
+    lengths = _is_length(value["minLength"]) and _is_length(value["maxLength"])
+    return lengths and _is_regex(value["regEx"])
+
+
 CONFIG_KNOBS: dict[str, Callable[[Any], bool]] = {
     "tenant_status": _is_str,
     "flows": _is_flows,
@@ -62,6 +89,9 @@ CONFIG_KNOBS: dict[str, Callable[[Any], bool]] = {
     "phone_code_ttl_s": _is_seconds,
     "verify_code_ttl_s": _is_seconds,
     "captcha_token_ttl_s": _is_seconds,
+    "next_step": _is_step,
+    "password_policy": _is_policy,
+    "mfa_mobile_in_clear": _is_bool,
 }
 
 

@@ -11,6 +11,7 @@ from functools import partial
 from typing import Any
 
 from ._idaas_models import (
+    DEFAULT_PASSWORD_POLICY,
     DEVICE_HEADERS,
     NO_TOKEN_STATUSES,
     ROUTE_NAMES,
@@ -21,6 +22,7 @@ from ._idaas_models import (
     SessionEntry,
     SimUser,
 )
+from ._idaas_steps import step_answer
 from ._server import RecordedRequest, Reply, Response, SimServer, json_response
 from ._tokens import TokenMinter
 from .wechat import DEFAULT_WECHAT_BASE_URL, SIM_APPID, SIM_SECRET
@@ -85,6 +87,9 @@ class IdaasCore(SimServer):
         self.phone_code_ttl_s: float = 300
         self.verify_code_ttl_s: float = 300
         self.captcha_token_ttl_s: float = 120
+        self.next_step: str | None = None  # one of NEXT_STEPS: a SUCCESS asks for it instead
+        self.password_policy: dict[str, Any] = dict(DEFAULT_PASSWORD_POLICY)
+        self.mfa_mobile_in_clear = False
         # state
         self.users: dict[str, SimUser] = {}
         self.locked_users: set[str] = set()
@@ -194,11 +199,16 @@ class IdaasCore(SimServer):
             return self.wechat_appid, self.wechat_secret
         return self.clients[client]
 
+    def subject_of(self, user_name: str) -> str:
+        """The `sub` of `user_name`'s id_tokens (the IDaaS user id; here the user name)."""
+        return user_name
+
     def mint_id_token(self, user_name: str) -> str:
         """An id_token for `user_name` per `id_token_mode` (recorded), for the request's
         client (its `aud`)."""
+        subject, client = self.subject_of(user_name), self.current_client()
         token = self.minter.id_token(
-            self.id_token_mode, self.issuer, self.current_client(), user_name, self.id_token_ttl_s
+            self.id_token_mode, self.issuer, client, subject, self.id_token_ttl_s
         )
         with self.lock:
             self.id_tokens.append(token)
@@ -247,6 +257,8 @@ class IdaasCore(SimServer):
         if status in STATE_TOKEN_STATUSES:
             token = self.issue_state(openid, None, status, user_name)
             return json_response({"status": self.pad(status), "state_token": token, "data": None})
+        if status == "SUCCESS" and self.next_step is not None:
+            return step_answer(self, user_name, openid, self.next_step)
         return json_response({"status": self.pad(status), **self.issue_session(user_name, openid)})
 
     def complete_bind(self, state_token: str, user_name: str) -> Response:

@@ -16,6 +16,10 @@ ROUTE_NAMES = frozenset(
 )
 STATE_TOKEN_STATUSES = frozenset({"MFA_AUTH", "PASSWORD_EXPIRED"})  # answered with a state_token
 NO_TOKEN_STATUSES = frozenset({"ACCESS_DENIED"})  # answered with no token at all
+# next_step: the step a would-be SUCCESS answer asks for instead (idaas_steps.py finishes it)
+NEXT_STEPS = frozenset({"MFA_AUTH", "PASSWORD_WARN", "PASSWORD_EXPIRED"})
+PASSWORD_STEPS = frozenset({"PASSWORD_WARN", "PASSWORD_EXPIRED"})  # answered with the policy
+DEFAULT_PASSWORD_POLICY = {"minLength": 8, "maxLength": 20, "regEx": r"^(?=.*[A-Za-z])(?=.*\d).+$"}
 DEVICE_HEADERS = ("X-operating-sys-version", "X-device-fingerprint", "X-agent")
 
 

@@ -1,5 +1,9 @@
 """IDaaS simulator: mini-program login, username-password bind, id_token refresh, JWKS.
 
+The other routes: idaas_bind.py (phone login, other binds), idaas_captcha.py (captcha, codes),
+idaas_steps.py (MFA and password steps), idaas_social.py (self-service with the id_token);
+`send_event` pushes a WebHook event (webhook.py).
+
 Run standalone: `python -m bff_simulators.idaas --port 8101 --user alice:secret`.
 """
 
@@ -8,6 +12,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import requests
 
@@ -18,6 +23,9 @@ from ._server import RecordedRequest, Response, cli_parser, json_response, serve
 from ._tokens import ID_TOKEN_MODES
 from .idaas_bind import BIND_ROUTES
 from .idaas_captcha import CAPTCHA_ROUTES
+from .idaas_social import SOCIAL_ROUTES
+from .idaas_steps import STEP_ROUTES
+from .webhook import seal_event
 from .wechat import DEFAULT_WECHAT_BASE_URL, SIM_APPID, SIM_SECRET
 
 __all__ = [
@@ -32,6 +40,7 @@ __all__ = [
     "main",
 ]
 WECHAT_TIMEOUT_S = 2.0
+EVENT_TIMEOUT_S = 5.0
 _WECHAT_BAD_CODE = frozenset({40029, 40163})
 
 
@@ -142,7 +151,43 @@ class IdaasSimulator(IdaasCore):
     """The Bamboocloud IDaaS as the BFF sees it; knobs are plain attributes."""
 
     def route_table(self) -> RouteTable:
-        return [*MAIN_ROUTES, *BIND_ROUTES, *CAPTCHA_ROUTES, *CONTROL_ROUTES]
+        return [
+            *MAIN_ROUTES,
+            *BIND_ROUTES,
+            *CAPTCHA_ROUTES,
+            *STEP_ROUTES,
+            *SOCIAL_ROUTES,
+            *CONTROL_ROUTES,
+        ]
+
+    def send_event(
+        self,
+        url: str,
+        event_type: str,
+        user_name_or_subject: str,
+        *,
+        security_token: str,
+        encryption_key: str,
+        signature_key: str,
+        extra: dict[str, Any] | None = None,
+        timeout: float = EVENT_TIMEOUT_S,
+    ) -> requests.Response:
+        """POST a sealed WebHook event (webhook.seal_event) about a user to `url`; the data's
+        `clientId` is the first client's unless `extra` names another."""
+        with self.lock:
+            known = user_name_or_subject in self.users
+        subject = self.subject_of(user_name_or_subject) if known else user_name_or_subject
+        body = seal_event(
+            event_type,
+            subject,
+            security_token=security_token,
+            encryption_key=encryption_key,
+            signature_key=signature_key,
+            extra={"clientId": self.client_id, **(extra or {})},
+        )
+        with requests.Session() as http:
+            http.trust_env = False  # never route the call to 127.0.0.1 through a proxy
+            return http.post(url, json=body, timeout=timeout)
 
 
 def _add_cli_user(sim: IdaasSimulator, spec: str) -> None:

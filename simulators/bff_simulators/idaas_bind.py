@@ -72,7 +72,8 @@ def _destination(sim: IdaasCore, body: dict[str, Any]) -> tuple[str, str]:
     return present[0], to
 
 
-def _sent_code(sim: IdaasCore, field: str, to: str, kind: str, code: str) -> SentCode:
+def find_sent_code(sim: IdaasCore, field: str, to: str, kind: str, code: str) -> SentCode:
+    """The unspent, unexpired code of that kind sent to `to` (SMS.1003: a wrong code)."""
     oldest = time.time() - sim.verify_code_ttl_s
     for sent in reversed(sim.inbox):
         if (sent.channel, sent.to, sent.type) != (CHANNELS[field], to, kind) or sent.used:
@@ -90,7 +91,7 @@ def _verify_code_bind(sim: IdaasCore, req: RecordedRequest, route: str, register
     (code,) = sim.require(body, "verify_code")
     kind = (REGISTER_TYPES if register else BIND_TYPES)[field]
     with sim.lock:
-        sent = _sent_code(sim, field, to, kind, code)
+        sent = find_sent_code(sim, field, to, kind, code)
         user = _existing(sim, field, to) if not register else _find(sim, field, to)
         if user is None:
             user = _new_user(sim, field, to)

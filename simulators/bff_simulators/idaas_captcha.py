@@ -1,4 +1,9 @@
-"""IDaaS simulator: slider captcha and verification-code sending."""
+"""IDaaS simulator: slider captcha and verification-code sending.
+
+An MFA code (`type` MFA_AUTH_SMS [doc] or MFA_AUTH_EMS [doc, EIAM]) also wants the `X-state-token`
+of a pending MFA_AUTH step; `mobile` (`email`) is the user's in clear or masked as
+mobile-by-token shows it, and the code goes to the user's real one (idaas_steps.py checks it).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,12 @@ import time
 
 from ._idaas_core import IdaasCore, RouteTable
 from ._idaas_models import OneTime, SentCode
+from ._idaas_steps import second_factor, step_state
 from ._server import RecordedRequest, Response, json_response
 
-SMS_TYPES = frozenset({"BIND_MOBILE_SMS", "REGISTER_SMS"})
-EMAIL_TYPES = frozenset({"BIND_EMAIL_EMS", "REGISTER_EMS"})
+SMS_TYPES = frozenset({"BIND_MOBILE_SMS", "REGISTER_SMS", "MFA_AUTH_SMS"})
+EMAIL_TYPES = frozenset({"BIND_EMAIL_EMS", "REGISTER_EMS", "MFA_AUTH_EMS"})
+MFA_CODE_TYPES = frozenset({"MFA_AUTH_SMS", "MFA_AUTH_EMS"})
 MOBILE_RE = re.compile(r"^\+\d{1,4}-\d{5,15}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 POINT_TOLERANCE = 5.0
@@ -69,6 +76,23 @@ def captcha_verify(sim: IdaasCore, req: RecordedRequest) -> Response:
     return json_response({"captcha_token": captcha_token})
 
 
+def _recipient(
+    sim: IdaasCore,
+    req: RecordedRequest,
+    field: str,
+    kind: str,
+    given: str,
+    pattern: re.Pattern[str],
+) -> str:
+    """Where the code goes: `given`, or for an MFA code the MFA_AUTH user's real one."""
+    if kind in MFA_CODE_TYPES:
+        _, state = step_state(sim, req, "MFA_AUTH")
+        return second_factor(sim, state, field, given)
+    if not pattern.match(given):
+        raise sim.error("PARAM.0001", f"invalid {field}")
+    return given
+
+
 def _send(
     sim: IdaasCore,
     req: RecordedRequest,
@@ -77,14 +101,14 @@ def _send(
     pattern: re.Pattern[str],
 ) -> Response:
     body = sim.check_common(req)
-    to, kind, captcha_token = sim.require(body, field, "type", "captcha_token")
+    given, kind, captcha_token = sim.require(body, field, "type", "captcha_token")
     if kind not in types:
         raise sim.error("PARAM.0001", "invalid type")
-    if not pattern.match(to):
-        raise sim.error("PARAM.0001", f"invalid {field}")
+    to = _recipient(sim, req, field, kind, given, pattern)
     with sim.lock:
         entry = sim.captcha_tokens.get(captcha_token)
-        if entry is None or entry.used or entry.value != to or time.monotonic() >= entry.expires_at:
+        spent = entry is None or entry.used or time.monotonic() >= entry.expires_at
+        if spent or entry is None or entry.value not in (given, to):
             raise sim.error("CAPTCHA.0006", "invalid captcha token")
         entry.used = True
         code = f"{secrets.randbelow(1_000_000):06d}"
