@@ -1,8 +1,9 @@
 """IDaaS simulator: slider captcha and verification-code sending.
 
-An MFA code (`type` MFA_AUTH_SMS [doc] or MFA_AUTH_EMS [doc, EIAM]) also wants the `X-state-token`
-of a pending MFA_AUTH step; `mobile` (`email`) is the user's in clear or masked as
-mobile-by-token shows it, and the code goes to the user's real one (idaas_steps.py checks it).
+An MFA code (`type` MFA_AUTH_SMS [doc], or MFA_AUTH_EMS [doc, EIAM]; marks as in idaas_steps.py)
+also wants the `X-state-token` of a pending MFA_AUTH step; `mobile` (`email`) is the user's, in
+clear or masked as mobile-by-token shows it; the code goes to the user's real one, where
+idaas_steps.py looks for it.
 """
 
 from __future__ import annotations

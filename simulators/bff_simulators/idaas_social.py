@@ -1,4 +1,7 @@
-"""IDaaS simulator: self-service with the id_token, the user's bound social accounts (IDAAS.md §7).
+"""IDaaS simulator: self-service with the id_token, the user's bound social accounts.
+
+Marks: [doc] the vendor's documentation says so, [oem] the same product sold under another name
+(Huawei Cloud OneAccess) does, [assumed] not seen documented.
 
 Both routes take `Authorization: Bearer <id_token>`: an id_token this simulator issued (recorded
 in `id_tokens`) for the request's client, signed with its key, not expired; anything else is

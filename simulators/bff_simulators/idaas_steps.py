@@ -1,4 +1,7 @@
-"""IDaaS simulator: finishing the next step of a login (IDAAS.md §7).
+"""IDaaS simulator: finishing the next step of a login.
+
+Marks: [doc] the vendor's documentation says so, [oem] the same product sold under another name
+(Huawei Cloud OneAccess) does, [assumed] not seen documented.
 
 With the knob `next_step` set ("MFA_AUTH", "PASSWORD_WARN" or "PASSWORD_EXPIRED"), every login or
 bind answer that would be SUCCESS for a known user is instead `{"status": <step>, "state_token",

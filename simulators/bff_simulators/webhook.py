@@ -1,4 +1,7 @@
-"""IdP events (CIAM WebHook) as the simulated tenant pushes them (IDAAS.md §7).
+"""IdP events (CIAM WebHook) as the simulated tenant pushes them.
+
+Marks: [doc] the vendor's documentation says so, [oem] the same product sold under another name
+(Huawei Cloud OneAccess) does, [assumed] not seen documented.
 
 [doc] The tenant POSTs events (`USER_LOGIN`, `USER_DISABLE`, `USER_DELETE`, `USER_UPDATE_PWD`,
 `USER_SOCIAL_BIND`, `USER_SOCIAL_UNBIND`, ...) naming the user id to a URL of yours, which answers
