@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from bff_simulators import IdaasSimulator, WeChatSimulator
+from bff_simulators._idaas_steps import mask_mobile
 
 from .test_idaas_signin_sim import send_code, success, with_state
 from .test_idaas_sim import LOGIN, bind, call, error_code, login, state_token
@@ -96,13 +97,29 @@ def test_config_knobs(idp: IdaasSimulator) -> None:
     config = put.json()
     assert (config["next_step"], config["mfa_mobile_in_clear"]) == ("PASSWORD_WARN", True)
     assert config["password_policy"] == POLICY
-    for bad in ({"next_step": "SUCCESS"}, {"password_policy": {"minLength": 8}}):
+    bad_regex = {**POLICY, "regEx": "(unclosed"}
+    bad_length = {**POLICY, "maxLength": True}
+    for bad in (
+        {"next_step": "SUCCESS"},
+        {"mfa_mobile_in_clear": "yes"},
+        {"password_policy": {"minLength": 8}},
+        {"password_policy": bad_regex},
+        {"password_policy": bad_length},
+    ):
         assert requests.put(idp.base_url + "/_sim/config", json=bad, timeout=5).status_code == 400
     idp.reset_state()
     assert (idp.next_step, idp.mfa_mobile_in_clear, idp.password_policy) == (None, False, POLICY)
 
 
 # MFA ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("mobile", "masked"),
+    [(ALICE_MOBILE, MASKED), ("13800001234", "138****1234"), ("+1-5551234", "+1-****1234")],
+)
+def test_mask_mobile(mobile: str, masked: str) -> None:
+    assert mask_mobile(mobile) == masked
+
+
 def test_mobile_by_token(idp: IdaasSimulator, wx: WeChatSimulator) -> None:
     token = step(idp, wx, "MFA_AUTH")["state_token"]
     assert get(idp, MOBILE_BY_TOKEN, token).json() == {"mobile": MASKED}
