@@ -20,6 +20,9 @@ NOT_FOUND = "BFF.NOT_FOUND"
 UNKNOWN_APP = "BFF.UNKNOWN_APP"
 METHOD_NOT_ALLOWED = "BFF.METHOD_NOT_ALLOWED"
 NO_PENDING_BIND = "BFF.NO_PENDING_BIND"
+NO_PENDING_STEP = "BFF.NO_PENDING_STEP"
+PASSWORD_POLICY = "BFF.PASSWORD_POLICY"  # noqa: S105 (a code)
+NOT_BOUND = "BFF.NOT_BOUND"
 REQUEST_IN_PROGRESS = "BFF.REQUEST_IN_PROGRESS"
 PAYLOAD_TOO_LARGE = "BFF.PAYLOAD_TOO_LARGE"
 UNSUPPORTED_MEDIA_TYPE = "BFF.UNSUPPORTED_MEDIA_TYPE"
@@ -43,6 +46,12 @@ CODES: dict[str, tuple[int, str]] = {
     UNKNOWN_APP: (404, "this deployment serves no mini program with that appid"),
     METHOD_NOT_ALLOWED: (405, "method not allowed on this endpoint"),
     NO_PENDING_BIND: (409, "no bind is pending for this WeChat account; start again with login"),
+    NO_PENDING_STEP: (
+        409,
+        "this sign-in has no such step pending (second factor or password); log in again",
+    ),
+    PASSWORD_POLICY: (400, "the new password does not meet the password policy"),
+    NOT_BOUND: (409, "this WeChat account is not bound to an IDaaS account"),
     REQUEST_IN_PROGRESS: (
         409,
         "another login or bind for this WeChat account is in progress; retry shortly",
@@ -143,6 +152,21 @@ class UnknownApp(BffError):
 
 class NoPendingBind(BffError):
     code = NO_PENDING_BIND
+    status, message = CODES[code]
+
+
+class NoPendingStep(BffError):
+    code = NO_PENDING_STEP
+    status, message = CODES[code]
+
+
+class PasswordPolicyError(BffError):
+    code = PASSWORD_POLICY
+    status, message = CODES[code]
+
+
+class NotBound(BffError):
+    code = NOT_BOUND
     status, message = CODES[code]
 
 

@@ -104,10 +104,13 @@ class CachedSession:
 
 @dataclass(frozen=True)
 class PendingBind:
-    """``{prefix}:pending:{openid}``: the state token a bind or register route will spend."""
+    """``{prefix}:pending:{openid}``: the state token the next step will spend: a bind or
+    register route (SOCIAL_BIND, USER_REGISTER), the second factor (MFA_AUTH) or a password
+    step (PASSWORD_WARN, PASSWORD_EXPIRED, with the tenant's policy when it sent one)."""
 
     state_token: str = field(repr=False)
     status: str
+    policy: PasswordPolicy | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,16 @@ class IdToken:
 
 # The statuses that mean "this WeChat account is not bound yet": a state token to spend follows.
 BIND_STATUSES = ("SOCIAL_BIND", "USER_REGISTER")
+PASSWORD_STATUSES = ("PASSWORD_WARN", "PASSWORD_EXPIRED")
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    """The tenant's password rules, from the ``data`` of a password step (any may be absent)."""
+
+    min_length: int | None = None
+    max_length: int | None = None
+    pattern: str | None = None  # a regular expression the whole password must match
 
 
 @dataclass(frozen=True)
@@ -139,6 +152,7 @@ class IdaasAnswer:
     id_token: str | None = field(default=None, repr=False)
     state_token: str | None = field(default=None, repr=False)
     flows: tuple[str, ...] = ()  # socialBindOrRegisterFlow, parsed from ``data``
+    policy: PasswordPolicy | None = None  # a password step's ``data``
 
 
 @dataclass(frozen=True)
@@ -150,6 +164,7 @@ class Outcome:
     expire: int | None = None  # a session was cached: seconds it lives
     id_token: str | None = field(default=None, repr=False)
     flows: tuple[str, ...] | None = None  # SOCIAL_BIND and USER_REGISTER only
+    password_policy: PasswordPolicy | None = None  # PASSWORD_WARN and PASSWORD_EXPIRED only
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,10 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load, validate
 
 from bff.clients.http import Answer, Upstream
+from bff.clients.idaas_account import AccountCalls, parse_policy
 from bff.credentials import BindCredential, UsernamePassword, VerifiedContact, WechatPhone
 from bff.errors import IdaasError, bad_response
-from bff.models import Captcha, Device, IdaasAnswer
+from bff.models import PASSWORD_STATUSES, Captcha, Device, IdaasAnswer
 
 LOGIN_PATH = "/api/v2/sdk/login/wechat-miniprogram"
 LOGIN_PHONE_PATH = "/api/v2/sdk/login/wechat-mini-program-mobile"
@@ -81,8 +82,10 @@ class FlowAnswer(_Answer):
 
     @post_load
     def _answer(self, data: dict[str, Any], **kwargs: Any) -> IdaasAnswer:
-        flows = tuple(parse_flows(data.pop("data")))
-        return IdaasAnswer(**data, flows=flows)
+        raw = data.pop("data")
+        if data["status"] in PASSWORD_STATUSES:  # its data is the password policy
+            return IdaasAnswer(**data, policy=parse_policy(raw))
+        return IdaasAnswer(**data, flows=tuple(parse_flows(raw)))
 
 
 def parse_flows(data: Any) -> list[str]:
@@ -141,8 +144,9 @@ def _load(schema: Schema, body: Any) -> Any:
 # ----------------------------------------------------------------- the client
 
 
-class IdaasClient:
-    """One method per IDaaS call; every answer validated, every 4xx an :class:`IdaasError`."""
+class IdaasClient(AccountCalls):
+    """One method per IDaaS call; every answer validated, every 4xx an :class:`IdaasError`.
+    The calls of a login's next step and of the user's binding: :class:`AccountCalls`."""
 
     def __init__(self, http: Upstream, client_id: str, session_token_header: str) -> None:
         self._http = http
@@ -172,9 +176,11 @@ class IdaasClient:
             raise IdaasError(answer.status, err["error_code"], err["error_msg"])
         return answer
 
-    def _flow(self, path: str, device: Device, body: object, extra: dict[str, str]) -> IdaasAnswer:
+    def _flow(
+        self, path: str, device: Device, body: object, extra: dict[str, str], method: str = "POST"
+    ) -> IdaasAnswer:
         answer: IdaasAnswer = _load(
-            _FLOW, self._call("POST", path, device, body=body, extra=extra).body
+            _FLOW, self._call(method, path, device, body=body, extra=extra).body
         )
         return answer
 

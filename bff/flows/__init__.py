@@ -7,6 +7,7 @@ session changes) ``with`` the per-openid lock, the IDaaS call, and the writes.
 
 from __future__ import annotations
 
+from bff.flows.binding import unbind_wechat
 from bff.flows.common import handle_digest, new_handle
 from bff.flows.devices import (
     DeviceSession,
@@ -19,9 +20,24 @@ from bff.flows.forward_auth import Identity, forward_auth
 from bff.flows.ops import captcha, readiness
 from bff.flows.session import logout, refresh, revoke, session_status
 from bff.flows.signin import bind, login, login_with_phone, open_wechat_session
+from bff.flows.steps import (
+    SecondFactor,
+    change_password,
+    second_factor,
+    send_mfa_code,
+    skip_password_change,
+    verify_mfa,
+)
 from bff.flows.verification_codes import mask_destination, send_verification_code
 
 __all__ = [
+    "SecondFactor",
+    "change_password",
+    "second_factor",
+    "send_mfa_code",
+    "skip_password_change",
+    "unbind_wechat",
+    "verify_mfa",
     "DeviceSession",
     "Identity",
     "devices",

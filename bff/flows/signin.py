@@ -10,7 +10,7 @@ from collections.abc import Callable
 from functools import partial
 
 from bff.credentials import BindCredential
-from bff.errors import STATE_TOKEN_GONE, IdaasError, NoPendingBind, bad_response
+from bff.errors import STATE_TOKEN_GONE, IdaasError, NoPendingBind, NoPendingStep, bad_response
 from bff.flows.common import (
     KNOWN_STATUSES,
     SPEND_WAIT_S,
@@ -20,9 +20,10 @@ from bff.flows.common import (
     now,
     per_caller,
 )
-from bff.limits import Scope
+from bff.limits import Hits, Scope
 from bff.models import (
     BIND_STATUSES,
+    PASSWORD_STATUSES,
     CachedSession,
     Caller,
     Device,
@@ -90,21 +91,41 @@ def bind(svc: Services, caller: Caller, credential: BindCredential, device: Devi
     if credential.account is not None:
         who[Scope.ACCOUNT] = account_key(svc.openid_hash_key, credential.account)
     hits = svc.limiter.hits(Route.BIND, who, fail_open=False)
+
+    def call(pending: PendingBind) -> IdaasAnswer:
+        return svc.idaas.bind(credential, pending.state_token, device)
+
+    return spend(svc, caller, hits, BIND_STATUSES, call, credential.route)
+
+
+def spend(
+    svc: Services,
+    caller: Caller,
+    hits: Hits,
+    statuses: tuple[str, ...],
+    call: Callable[[PendingBind], IdaasAnswer],
+    route: str,
+) -> Outcome:
+    """Spend the pending state token of a step in ``statuses`` on ``call``, under the openid's
+    lock, and settle the answer. A bind (SOCIAL_BIND, USER_REGISTER) missing is
+    ``NoPendingBind``; any other step missing, ``NoPendingStep``. A state token the IDaaS
+    says is gone is dropped; any other refusal (a wrong password or code) keeps it for a retry."""
+    missing = NoPendingBind if statuses == BIND_STATUSES else NoPendingStep
     with svc.store.lock(caller.openid, hits, wait_s=SPEND_WAIT_S, read=(PendingBind,)) as user:
         pending = user.get(PendingBind)  # read under the lock
-        if pending is None:
-            raise NoPendingBind()
+        if pending is None or pending.status not in statuses:
+            raise missing()
         try:
-            answer = svc.idaas.bind(credential, pending.state_token, device)
+            answer = call(pending)
         except IdaasError as exc:
-            audit.info("bind failed", extra={"route": credential.route, "error_code": exc.code})
+            audit.info("step failed", extra={"route": route, "error_code": exc.code})
             if exc.suffix in STATE_TOKEN_GONE:
                 user.delete_pending(pending)
                 user.commit()
-                raise NoPendingBind() from None
-            raise  # wrong password, locked, ...: the pending bind stays for a retry
+                raise missing() from None
+            raise  # wrong password, locked, ...: the pending step stays for a retry
         outcome = settle(svc, user, caller, answer, spent=pending)
-    audit.info("bind answered", extra={"route": credential.route, "status": outcome.status})
+    audit.info("step answered", extra={"route": route, "status": outcome.status})
     return outcome
 
 
@@ -130,8 +151,9 @@ def settle(
     session = verified[0] if verified else None
     if verified is not None:
         user.save_session(*verified)
+    policy = answer.policy if status in PASSWORD_STATUSES else None
     if answer.state_token:
-        user.save_pending(PendingBind(answer.state_token, status))
+        user.save_pending(PendingBind(answer.state_token, status, policy))
     elif spent is not None and session is None:
         user.delete_pending(spent)  # a 200 without a new step spent the old one
     user.commit()
@@ -139,8 +161,9 @@ def settle(
     count_outcome(status if status in KNOWN_STATUSES else "OTHER")
     note_outcome(status)
     if session is not None:
-        return Outcome(status, expire=answer.expire, id_token=answer.id_token)
-    return Outcome(status, flows=answer.flows if status in BIND_STATUSES else None)
+        return Outcome(status, answer.expire, answer.id_token, password_policy=policy)
+    flows = answer.flows if status in BIND_STATUSES else None
+    return Outcome(status, flows=flows, password_policy=policy)
 
 
 def _verified_session(

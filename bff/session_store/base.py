@@ -17,7 +17,14 @@ import redis
 from redis.exceptions import RedisClusterException
 
 from bff.errors import SessionStoreUnavailable
-from bff.models import CachedSession, HandleIndex, HandleRecord, PendingBind, WechatIdentity
+from bff.models import (
+    CachedSession,
+    HandleIndex,
+    HandleRecord,
+    PasswordPolicy,
+    PendingBind,
+    WechatIdentity,
+)
 from bff.observability import SESSION_STORE_ERRORS
 
 log = logging.getLogger("bff.store")
@@ -127,7 +134,23 @@ def decode_pending(raw: Any) -> PendingBind | None:
     value = _object(raw, "pending")
     if value is None or not isinstance(value.get("state_token"), str):
         return None
-    return PendingBind(value["state_token"], str(value.get("status") or ""))
+    return PendingBind(
+        value["state_token"], str(value.get("status") or ""), _policy(value.get("policy"))
+    )
+
+
+def _policy(value: Any) -> PasswordPolicy | None:
+    if not isinstance(value, dict):
+        return None
+
+    def number(name: str) -> int | None:
+        found = value.get(name)
+        return found if isinstance(found, int) and not isinstance(found, bool) else None
+
+    pattern = value.get("pattern")
+    return PasswordPolicy(
+        number("min_length"), number("max_length"), pattern if isinstance(pattern, str) else None
+    )
 
 
 def decode_handle(raw: Any) -> HandleRecord | None:

@@ -220,17 +220,30 @@ class WechatSessionResponse(Schema):
     expires_in = fields.Integer(required=True)
 
 
+class PasswordPolicySchema(_Response):
+    min_length = fields.Integer()
+    max_length = fields.Integer()
+    pattern = fields.String(metadata={"description": "a regular expression to match in full"})
+
+
 class LoginResponse(_Response):
     openapi_examples = {
         "success": {"status": "SUCCESS", "expire": 432000, "id_token": _ID_TOKEN},
         "social_bind": {"status": "SOCIAL_BIND", "flows": ["VERIFY_PHONE", "USERNAME_PASSWORD"]},
         "mfa": {"status": "MFA_AUTH"},
+        "password_warn": {
+            "status": "PASSWORD_WARN",
+            "password_policy": {"min_length": 8, "max_length": 20, "pattern": "^(?=.*\\d).+$"},
+        },
     }
 
     status = fields.String(required=True, metadata={"example": "SUCCESS"})
     expire = fields.Integer(metadata={"description": "seconds the session lives (SUCCESS)"})
     id_token = fields.String(metadata={"description": "verified JWT (SUCCESS)"})
     flows = fields.List(fields.String(), metadata={"description": "SOCIAL_BIND/USER_REGISTER"})
+    password_policy = fields.Nested(
+        PasswordPolicySchema, metadata={"description": "PASSWORD_WARN/PASSWORD_EXPIRED"}
+    )
 
 
 class RefreshResponse(Schema):
