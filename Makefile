@@ -110,17 +110,23 @@ bench-install: $(BENCH_STAMP)  ## wrk, nginx, redis-server (apt, when missing) a
 # BENCH_ARGS: more `python -m bench.run` options, e.g. `make bench BENCH_ARGS=--publish`.
 BENCH_ARGS ?=
 
-bench: bench-install  ## stub, nginx, floor, bff side by side + ratios: 6-9 min measured; bench/out/
+bench: bench-install  ## stub, nginx, floor, bff side by side + ratios, then bench-auth: 8-11 min; bench/out/
 	bash bench/setup.sh
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python -m bench.auth
 
-bench-smoke: bench-install  ## 18-21 s of the same harness (CI): all 4 systems, bind+login; exit 1 on any problem
+bench-smoke: bench-install  ## 40-50 s of the same harnesses (CI): all 4 systems, bind+login, 3 checks; exit 1 on any problem
 	bash bench/setup.sh
 	$(BIN)/python -m bench.run --smoke
+	$(BIN)/python -m bench.auth --smoke
 
 bench-workers: bench-install  ## gthread vs gevent, floor and bff: 4-7 min measured; bench/out/
 	bash bench/setup.sh
 	$(BIN)/python -m bench.run --workers $(BENCH_ARGS)
+
+bench-auth: bench-install  ## forward-auth checks through nginx: static, floor, bff: 2-3 min; bench/out/
+	bash bench/setup.sh
+	$(BIN)/python -m bench.auth
 
 bench-apps: bench-install  ## one app beside thirteen: CPU per bind of the app lookup, in one process (about 20 s)
 	bash bench/setup.sh
@@ -132,4 +138,4 @@ clean:  ## remove the virtualenv and caches
 	rm -rf $(MP)/node_modules
 
 .PHONY: help install run test test-js test-lowest lock lint fuzz typecheck bench bench-install
-.PHONY: bench-smoke bench-workers bench-apps clean
+.PHONY: bench-smoke bench-workers bench-auth bench-apps clean

@@ -85,13 +85,22 @@ def _json_line(out: str, what: str) -> dict[str, Any]:
 
 
 def open_loop(
-    port: int, path: str, body: str, rate: float, duration: float, warmup: float
+    port: int,
+    path: str,
+    body: str,
+    rate: float,
+    duration: float,
+    warmup: float,
+    handles: Path | None = None,
 ) -> dict[str, Any]:
-    """``rate`` requests per second for ``duration`` seconds (after ``warmup`` unmeasured)."""
+    """``rate`` requests per second for ``duration`` seconds (after ``warmup`` unmeasured);
+    with ``handles`` (a file, one a line), forward-auth GETs instead of POSTs of ``body``."""
     argv = [sys.executable, "-m", "bench.loadgen", "--port", str(port), "--path", path]
     argv += ["--rate", str(rate), "--duration", str(duration), "--warmup", str(warmup)]
     argv += ["--gateway-secret", GATEWAY_SECRET, "--body", body]
     argv += ["--openid-prefix", OPENID_PREFIX, "--worker", "0"]
+    if handles is not None:
+        argv += ["--handles", str(handles)]
     limit = duration + warmup + 30
     done = subprocess.run(  # noqa: S603
         argv, capture_output=True, text=True, cwd=ROOT, timeout=limit, check=False
@@ -102,18 +111,26 @@ def open_loop(
 
 
 def closed_loop(
-    port: int, path: str, body: str, connections: int, duration: float
+    port: int,
+    path: str,
+    body: str,
+    connections: int,
+    duration: float,
+    script: Path = LUA,
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """wrk with ``connections`` keep-alive connections as fast as the server answers."""
+    """wrk with ``connections`` keep-alive connections as fast as the server answers, running
+    ``script`` (bench/wrk.lua; bench/wrk_auth.lua for checks) with ``env`` added to its own."""
     argv = [tool("wrk"), "-t", str(wrk_threads(connections)), "-c", str(connections)]
     argv += ["-d", f"{max(1, round(duration))}s"]
-    argv += ["--timeout", "5s", "-s", str(LUA), f"http://127.0.0.1:{port}"]
+    argv += ["--timeout", "5s", "-s", str(script), f"http://127.0.0.1:{port}"]
     env = {
         **os.environ,
         "BENCH_PATH": path,
         "BENCH_BODY": body,
         "BENCH_GATEWAY_SECRET": GATEWAY_SECRET,
         "BENCH_OPENID_PREFIX": OPENID_PREFIX,
+        **(env or {}),
     }
     done = subprocess.run(  # noqa: S603
         argv, capture_output=True, text=True, env=env, timeout=duration + 30, check=False

@@ -9,7 +9,9 @@ connection or for a late timer counts against the server (no coordinated omissio
 from the actual write is reported too, as ``service``. Every request is a POST of ``--body``
 with a fresh sequential ``X-WX-OPENID``: ``{openid-prefix}{worker}_{n}``, n = 0, 1, 2, ... over
 the warm-up and the measured phase (the harness seeds a pending bind for each one before a bind
-step; bench/wrk.lua names wrk's requests the same way). Prints one JSON object on stdout.
+step; bench/wrk.lua names wrk's requests the same way). With ``--handles FILE`` every request
+is instead a forward-auth check: a GET with ``Authorization: Bearer`` cycling through the file's
+handles (bench/auth.py). Prints one JSON object on stdout.
 """
 
 from __future__ import annotations
@@ -28,6 +30,13 @@ LOGIN_BODY = '{"code":"bench-wx-code"}'
 TEMPLATE = (
     "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
     "Content-Length: {length}\r\nX-Gateway-Secret: {secret}\r\nX-WX-OPENID: {{openid}}\r\n"
+    "X-operating-sys-version: iOS 17.4\r\nX-device-fingerprint: bench-fingerprint\r\n"
+    "User-Agent: bench/1.0\r\n\r\n"
+)
+# --handles: a GET with no body and ``Authorization: Bearer`` cycling through the handles given
+# (forward-auth checks, bench/auth.py); the openids are then the handles' business.
+CHECK_TEMPLATE = (
+    "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {{handle}}\r\n"
     "X-operating-sys-version: iOS 17.4\r\nX-device-fingerprint: bench-fingerprint\r\n"
     "User-Agent: bench/1.0\r\n\r\n"
 )
@@ -108,6 +117,12 @@ class Generator:
             path=args.path, port=args.port, length=len(self.body), secret=args.gateway_secret
         )
         self.openid_head = f"{args.openid_prefix}{args.worker}_"
+        self.handles: list[str] = []
+        if args.handles:
+            with open(args.handles) as handles:
+                self.handles = [line.strip() for line in handles if line.strip()]
+            self.body = b""
+            self.template = CHECK_TEMPLATE.format(path=args.path, port=args.port)
         self.sequence = 0  # the next openid's n
         self.idle: list[Conn] = []
         self.open = 0
@@ -117,6 +132,10 @@ class Generator:
         self.warmup_ok = 0  # answered during the warm-up (the server did the work all the same)
 
     def request(self) -> bytes:
+        if self.handles:
+            handle = self.handles[self.sequence % len(self.handles)]
+            self.sequence += 1
+            return self.template.format(handle=handle).encode()
         openid = f"{self.openid_head}{self.sequence}"
         self.sequence += 1
         return self.template.format(openid=openid).encode() + self.body
@@ -257,6 +276,7 @@ def main() -> None:
     parser.add_argument("--body", default=LOGIN_BODY, help="the JSON body of every request")
     parser.add_argument("--openid-prefix", default="o_b")
     parser.add_argument("--worker", type=int, default=0, help="the openids' worker number")
+    parser.add_argument("--handles", help="a file of handles, one a line: GET checks, no body")
     args = parser.parse_args()
     if args.rate * (args.duration + args.warmup) > 1_000_000:
         sys.exit("loadgen: refusing more than 1,000,000 requests")

@@ -196,9 +196,16 @@ class Procs:
     def nginx(self, upstreams: dict[int, int]) -> dict[int, int]:
         """nginx ``proxy_pass`` with a keep-alive upstream pool; latency → nginx port."""
         ports = {latency: free_port() for latency in upstreams}
+        servers = proxy_servers({ports[k]: v for k, v in upstreams.items()})
+        self.nginx_servers(servers, list(ports.values()))
+        return ports
+
+    def nginx_servers(self, servers: str, ports: list[int]) -> int:
+        """nginx running ``servers`` (``server``/``upstream`` blocks) until every one of
+        ``ports`` listens; its master's pid."""
         conf = self.workdir / "nginx.conf"
         (self.workdir / "nginx-temp").mkdir(exist_ok=True)
-        conf.write_text(nginx_conf(self.workdir, {ports[k]: v for k, v in upstreams.items()}))
+        conf.write_text(nginx_conf(self.workdir, servers))
         argv = [tool("nginx"), "-p", str(self.workdir), "-c", str(conf), "-e", "stderr"]
         kwargs: dict[str, Any] = {}
         if os.geteuid() == 0:  # run it unprivileged: its own files belong to nobody
@@ -207,9 +214,9 @@ class Procs:
                 os.chown(path, nobody.pw_uid, nobody.pw_gid)
             kwargs = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
         proc = self._start("nginx", argv, **kwargs)
-        for port in ports.values():
+        for port in ports:
             wait_for_port(port, proc)
-        return ports
+        return proc.pid
 
     def _gunicorn(
         self, name: str, argv: list[str], env: dict[str, str], args: tuple[str, ...]
@@ -258,6 +265,12 @@ class Procs:
         config = str(ROOT / "config" / "gunicorn.conf.py")
         return self._gunicorn("bff", ["-c", config, "bff:create_app()"], full_env, args)
 
+    def authfloor(self, redis_port: int) -> App:
+        """bench/authfloor.py (the forward-auth check's floor) under gunicorn, FLOOR_WORKER_ARGS."""
+        env = self._env(0, redis_port)
+        argv = ["--graceful-timeout", "5", "bench.authfloor:app"]
+        return self._gunicorn("authfloor", argv, env, FLOOR_WORKER_ARGS)
+
     def floor(self, idaas_port: int, redis_port: int, args: tuple[str, ...] = ()) -> App:
         """bench/floor.py under gunicorn: FLOOR_WORKER_ARGS, then ``args`` (later ones win)."""
         env = self._env(idaas_port, redis_port)
@@ -285,7 +298,7 @@ def _wait_answering(port: int, proc: subprocess.Popen[bytes], path: str) -> None
     raise RuntimeError(f"{proc.args!r} did not answer {path}")
 
 
-def nginx_conf(workdir: Path, listen_to_upstream: dict[int, int]) -> str:
+def proxy_servers(listen_to_upstream: dict[int, int]) -> str:
     servers = []
     for listen, upstream in listen_to_upstream.items():
         servers.append(
@@ -300,6 +313,10 @@ def nginx_conf(workdir: Path, listen_to_upstream: dict[int, int]) -> str:
         }}
     }}"""
         )
+    return "".join(servers)
+
+
+def nginx_conf(workdir: Path, servers: str) -> str:
     temp = workdir / "nginx-temp"
     return f"""
 daemon off;
@@ -315,6 +332,6 @@ http {{
     fastcgi_temp_path {temp}/fastcgi;
     uwsgi_temp_path {temp}/uwsgi;
     scgi_temp_path {temp}/scgi;
-{"".join(servers)}
+{servers}
 }}
 """

@@ -245,7 +245,7 @@ def test_every_make_target_is_in_development_md_with_its_duration() -> None:
 
 def test_the_bench_durations_agree_with_performance_md() -> None:
     performance = page("performance.md")
-    for target in ("bench", "bench-smoke", "bench-workers"):
+    for target in ("bench", "bench-smoke", "bench-workers", "bench-auth"):
         took = re.search(r"(\d+-\d+ (?:min|s))\b", TARGETS[target])
         assert took, f"make help states how long make {target} takes"
         assert re.search(rf"^make {target} +# ~{took.group(1)}\b", performance, re.M), target

@@ -10,6 +10,7 @@ up to :data:`WAIT_FOR_RENEWAL_S`) and serves what it wrote.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bff.errors import (
@@ -40,8 +41,10 @@ class Identity:
     id_token_exp: int
 
 
-def forward_auth(svc: Services, digest: str, device: Device) -> Identity:
-    """The identity of the handle whose SHA-256 is ``digest``.
+def forward_auth(svc: Services, digest: str, device: Callable[[], Device]) -> Identity:
+    """The identity of the handle whose SHA-256 is ``digest``; ``device`` reads the device
+    headers the gateway passed on, called only when the id_token must be renewed (a check
+    with a fresh token reads nothing it does not need).
 
     :raises Unauthenticated: unknown handle. :raises SessionRevoked: a handle ended on purpose.
     :raises SessionExpired: no signed-in session (or the IDaaS no longer knows it).
@@ -55,7 +58,7 @@ def forward_auth(svc: Services, digest: str, device: Device) -> Identity:
     if session is None or session.expire_at <= now():
         raise SessionExpired()
     if not _fresh(session):
-        session = _renewed(svc, record, session, _device(record, device))
+        session = _renewed(svc, record, session, _device(record, device()))
     assert session.id_token and session.id_token_exp  # noqa: S101 (_fresh or _renewed)
     return Identity(
         record.openid,

@@ -60,6 +60,7 @@ class HandleStore:
 
     def __init__(self, client: Callable[[], RedisClient], keys: Keys, ttl_s: int) -> None:
         self._client, self._keys, self._ttl_s = client, keys, ttl_s
+        self._script: Any = None  # redis-py's Script for _AUTHENTICATE, made on first use
 
     def save(self, digest: str, record: HandleRecord) -> None:
         """Store the handle and list it in the openid's index, in one round trip; expired
@@ -81,9 +82,11 @@ class HandleStore:
             redis = self._client()
             if not hasattr(redis, "connection_pool"):  # Redis Cluster: keys on any slot
                 return self._authenticate_apart(redis, digest)
+            if self._script is None:  # EVALSHA from then on: the script is not resent
+                self._script = redis.register_script(_AUTHENTICATE)
             keys = (self._keys.handle(digest), self._keys.revoked(digest))
             args = (self._keys.session(""), int(time.time()), LAST_USED_EVERY_S)
-            raw, session, revoked = redis.eval(_AUTHENTICATE, 2, *keys, *args)
+            raw, session, revoked = self._script(keys=keys, args=args, client=redis)
         return decode_handle(raw), decode_session(session), bool(revoked)
 
     def _authenticate_apart(

@@ -19,6 +19,9 @@ from bff.observability import (
 log = logging.getLogger("bff.request")
 
 _PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
+# Forward-auth runs once per call to the company's APIs, whose own access logs (and the
+# gateway's) have the call: a check answered 200 is logged at DEBUG; a refusal, at INFO.
+_CHECKS = frozenset({"/api/v1/auth", "/api/v1/auth/<path:original>"})
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 # W3C trace context, version 00: trace id and parent id not all zeros.
 _TRACEPARENT = re.compile(r"^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -48,8 +51,12 @@ def _finish(resp: Response) -> Response:
     elapsed = time.perf_counter() - record.started
     route = _route()
     count_request(route, resp.status_code, elapsed, record.app)
+    quiet = route in _PROBES or (route in _CHECKS and resp.status_code == 200)
+    level = logging.DEBUG if quiet else logging.INFO  # probes, scrapes and passed checks: quiet
+    if not log.isEnabledFor(level):
+        return resp
     log.log(
-        logging.DEBUG if route in _PROBES else logging.INFO,  # probes and scrapes: quiet
+        level,
         "request",
         extra={
             "request_id": record.request_id,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -47,6 +48,7 @@ def stack(tmp_path_factory, idaas_server, wechat_server, key_prefix) -> Iterator
     upstream = EchoUpstream()
     nginx = Nginx(f"127.0.0.1:{bff.port}", f"127.0.0.1:{upstream.port}")
     nginx.upstream = upstream  # type: ignore[attr-defined]
+    nginx.bff_port = bff.port  # type: ignore[attr-defined]
     try:
         nginx.start()
         yield nginx
@@ -162,3 +164,24 @@ def test_fifty_concurrent_checks_across_two_workers_renew_once(stack, wechat_ser
     for _ in range(5):
         assert _call(stack, handle).status_code == 200
     assert sum(1 for r in idaas_server.requests if r.path == REFRESH) == before + 1
+
+
+def test_nginx_keeps_its_connections_to_bff_across_checks(stack, wechat_server):
+    """auth_request discards the check's body and cannot reuse an upstream connection that
+    sent one: a 200 check has none, so one connection carries many checks (measured: with a
+    23-byte body, nearly every second check opened a new connection)."""
+    handle = _signed_in(stack.base, wechat_server, "o_keepalive")
+    before = _connections_to(stack.bff_port)
+    with requests.Session() as http:
+        for _ in range(30):
+            r = http.get(
+                stack.base + "/company/orders", headers={"Authorization": f"Bearer {handle}"}
+            )
+            assert r.status_code == 200
+    assert _connections_to(stack.bff_port) - before <= 2
+
+
+def _connections_to(port: int) -> int:
+    """Client-side sockets to 127.0.0.1:``port``, open or in TIME-WAIT (/proc/net/tcp)."""
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for line in lines if line.split()[2] == f"0100007F:{port:04X}")

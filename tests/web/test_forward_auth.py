@@ -27,7 +27,7 @@ def test_a_signed_in_handle_gets_its_identity_as_headers_and_no_idp_call(auth, i
     auth.signed_in()
     before = _refreshes(idaas_sim)
     resp = _check(auth)
-    assert resp.status_code == 200 and resp.json == {"authenticated": True}
+    assert resp.status_code == 200 and resp.data == b""  # headers only: see the next test
     assert resp.headers["X-BFF-Openid"] == auth.openid
     assert resp.headers["X-BFF-Unionid"] == auth.unionid
     assert resp.headers["X-BFF-Subject"] == "alice"
@@ -195,3 +195,24 @@ def test_a_revoked_session_token_is_401_session_expired(auth, idaas_sim, redis, 
     resp = _check(auth)
     assert resp.status_code == 401 and resp.headers["X-BFF-Error"] == "BFF.SESSION_EXPIRED"
     assert not redis.exists(f"{key_prefix}:session:{auth.openid}")
+
+
+def test_a_passed_check_is_logged_at_debug_and_a_refusal_at_info(auth, caplog):
+    """A check runs once per call to the company's APIs: passes stay out of the INFO log."""
+    auth.signed_in()
+    caplog.set_level("INFO", logger="bff.request")
+    assert _check(auth).status_code == 200
+    assert _check(auth, Authorization="Bearer not-a-handle").status_code == 401
+    lines = [r for r in caplog.records if r.name == "bff.request" and r.levelname == "INFO"]
+    checks = [(r.route, r.status) for r in lines if r.route.startswith("/api/v1/auth")]
+    assert checks == [("/api/v1/auth", 401)]
+
+
+def test_a_check_survives_redis_forgetting_its_script(auth, redis):
+    """The check runs its script by SHA (EVALSHA); a Redis that restarted, or was told SCRIPT
+    FLUSH, has forgotten it, and the check loads it again rather than failing."""
+    auth.signed_in()
+    assert _check(auth).status_code == 200
+    redis.script_flush()
+    resp = _check(auth)
+    assert resp.status_code == 200 and resp.headers["X-BFF-Openid"] == auth.openid

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app
 from marshmallow import Schema, fields
 
 from bff import flows
@@ -51,12 +51,6 @@ CHECK_ERRORS = (
     TIMEOUT,
     IDAAS_ERRORS,
 )
-
-
-class ForwardAuthResponse(Schema):
-    openapi_examples = {"authenticated": {"authenticated": True}}
-
-    authenticated = fields.Boolean(required=True)
 
 
 class SessionInfoSchema(Schema):
@@ -107,7 +101,6 @@ class SessionsResponse(Schema):
     "/auth",
     "Forward-auth: the caller's identity as response headers for the gateway "
     "(also any other method, and any path below)",
-    response=ForwardAuthResponse,
     auth=False,
     errors=CHECK_ERRORS,
     device_required=False,
@@ -117,8 +110,10 @@ class SessionsResponse(Schema):
 def forward_auth(svc: Services, caller: Caller | None, body: Any) -> Response:
     deployment: Deployment = current_app.extensions["bff"]
     svc, digest = presented_handle(deployment)
-    identity = flows.forward_auth(svc, digest, optional_device())
-    resp = jsonify({"authenticated": True})
+    identity = flows.forward_auth(svc, digest, optional_device)
+    # Headers only: nginx auth_request discards a check's body, and an upstream connection
+    # that sent one cannot carry the next check (it is closed, and the next one reopened).
+    resp = Response(status=200)
     values = (identity.openid, identity.unionid, identity.subject, identity.app)
     resp.headers.update({name: v for name, v in zip(IDENTITY_HEADERS, values, strict=True) if v})
     if deployment.settings.forward_auth_id_token:
