@@ -124,9 +124,9 @@ def localize(code: str, text: str, lang: str) -> str:
     """
     if lang == "en" or code not in MESSAGES:
         return text
-    standard = MESSAGES[code]["en"]
+    standard = message(code, "en")
     if text == standard:
-        return MESSAGES[code][lang]
+        return message(code, lang)
     if text.startswith(standard + ": "):  # the standard message and a detail (names, not words)
-        return MESSAGES[code][lang] + "：" + text[len(standard) + 2 :]
-    return DETAILS.get((code, text), MESSAGES[code][lang])
+        return message(code, lang) + "：" + text[len(standard) + 2 :]
+    return DETAILS.get((code, text), message(code, lang))
