@@ -25,6 +25,7 @@ from bff.env_fields import (
 )
 from bff.errors import SettingsError
 from bff.limits import Limits, Scope
+from bff.messages import LANGUAGES
 
 ENVS = ("development", "production")
 SECRET_FIELDS = ("wechat_secret", "gateway_secret", "log_hash_key")
@@ -148,6 +149,11 @@ class Settings:
     )
     circuit_failures: int = env_var(count("CIRCUIT_FAILURES", 5))
     circuit_reset_s: float = env_var(positive("CIRCUIT_RESET_S", 30.0))
+    default_language: str = env_var(
+        fields.String(
+            data_key="DEFAULT_LANGUAGE", load_default="en", validate=validate.OneOf(LANGUAGES)
+        )
+    )
     log_level: str = env_var(LogLevel(data_key="LOG_LEVEL", load_default="INFO"))
     log_hash_key: str | None = env_var(fields.String(data_key="LOG_HASH_KEY", load_default=None))
     bff_apps_file: str | None = env_var(fields.String(data_key="BFF_APPS_FILE", load_default=None))

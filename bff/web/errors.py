@@ -7,14 +7,29 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, current_app, has_request_context, jsonify, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from bff.errors import CODES, HTTP_CODES, INTERNAL, BffError, gateway_status
+from bff.messages import language, localize
 from bff.observability import current_request, note_outcome
 
 log = logging.getLogger("bff.errors")
+
+
+def request_language() -> str:
+    """The language of the request's messages, read here, not from the parsed device (an error
+    may come before it): ``X-L``; absent, ``Accept-Language``; unknown, ``DEFAULT_LANGUAGE``."""
+    deployment = current_app.extensions.get("bff")
+    default = deployment.settings.default_language if deployment is not None else "en"
+    if not has_request_context():
+        return default
+    tag = request.headers.get("X-L")
+    if tag:
+        return language(tag) or default
+    found = (language(value) for value, _ in request.accept_languages)
+    return next((lang for lang in found if lang), default)
 
 
 def envelope(
@@ -26,11 +41,15 @@ def envelope(
     headers: Mapping[str, str] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> Response:
-    """The one error shape: ``{"error_code", "error_msg", "request_id"}`` (+ ``errors``)."""
+    """The one error shape: ``{"error_code", "error_msg", "request_id"}`` (+ ``errors``).
+
+    ``message`` is bff's English one; ``error_msg`` is it in the request's language
+    (:mod:`bff.messages`; an IDaaS code's message goes out untouched).
+    """
     record = current_request()
     body: dict[str, Any] = {
         "error_code": code,
-        "error_msg": message,
+        "error_msg": localize(code, message, request_language()),
         "request_id": record.request_id if record is not None else "",
     }
     if errors:
