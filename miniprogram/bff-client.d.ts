@@ -41,6 +41,42 @@ export interface LoginResponse {
   id_token?: string;
   /** SOCIAL_BIND / USER_REGISTER: the tenant's suggested routes, e.g. `["VERIFY_PHONE"]`. */
   flows?: string[];
+  /** PASSWORD_WARN / PASSWORD_EXPIRED (a password step pending): the new password's rules. */
+  password_policy?: PasswordPolicy;
+}
+
+/** The tenant's rules for a new password, each optional (`changePassword` checks them first). */
+export interface PasswordPolicy {
+  /** Fewest characters (code points). */
+  min_length?: number;
+  /** Most characters (code points). */
+  max_length?: number;
+  /** A regular expression the password must match somewhere (the IDaaS's, e.g. `^(?=.*[A-Za-z])(?=.*\d).+$`). */
+  pattern?: string;
+}
+
+/** `GET /api/v1/mfa` answer: the pending MFA_AUTH step's second factor. */
+export interface MfaResponse {
+  /** How the code goes: `sms` (the IDaaS's tenants may add others, e.g. `email`). */
+  factor: string;
+  /** Where it goes, masked for display: `+86-152****7124`. */
+  destination: string;
+}
+
+/** `POST /api/v1/mfa/codes` body: the slider of `GET /captcha`, solved. */
+export interface MfaCodesRequest {
+  captcha: CaptchaAnswer;
+}
+
+/** `POST /api/v1/mfa/verify` body. */
+export interface MfaVerifyRequest {
+  verify_code: string;
+}
+
+/** `POST /api/v1/password/change` body. */
+export interface PasswordChangeRequest {
+  old_password: string;
+  new_password: string;
 }
 
 /** `POST /api/v1/bind/username-password` body. */
@@ -129,7 +165,7 @@ export interface ErrorResponse {
   error_code: string;
   error_msg: string;
   request_id: string;
-  /** BFF.VALIDATION: the problems per field. */
+  /** BFF.VALIDATION, BFF.PASSWORD_POLICY: the problems per field (`new_password: [messages]`). */
   errors?: { [field: string]: unknown };
   /** BFF.NOT_READY (`/readyz` only). */
   checks?: { [check: string]: string };
@@ -279,14 +315,29 @@ export interface Outcome {
   expire?: number;
   id_token?: string;
   /**
+   * PASSWORD_WARN / PASSWORD_EXPIRED: the rules for the new password, when bff named them (show
+   * them on the page; `changePassword` checks them before sending).
+   */
+  password_policy?: PasswordPolicy;
+  /**
    * True when the answer was lost (timeout, network) but `GET /session` showed the user signed
    * in: the call went through. No id_token came; `getIdToken()` fetches one.
    */
   recovered?: boolean;
 }
 
-/** Where to send the user after an outcome (`nextStep`). */
-export type Step = 'SIGNED_IN' | 'BIND' | 'BIND_OR_REGISTER' | 'BLOCKED';
+/**
+ * Where to send the user after an outcome (`nextStep`): MFA is MFA_AUTH (the second-factor page),
+ * PASSWORD_WARN (skip or change the password) and PASSWORD_EXPIRED (change it) their statuses.
+ */
+export type Step =
+  | 'SIGNED_IN'
+  | 'BIND'
+  | 'BIND_OR_REGISTER'
+  | 'MFA'
+  | 'PASSWORD_WARN'
+  | 'PASSWORD_EXPIRED'
+  | 'BLOCKED';
 
 /** The sign-in routes a bind screen can offer, best first (`nextStep(...).routes`). */
 export type RouteName =
@@ -300,7 +351,7 @@ export type RouteName =
 
 export interface NextStep {
   step: Step;
-  /** The outcome's status (e.g. `MFA_AUTH` when BLOCKED, `PASSWORD_WARN` when SIGNED_IN). */
+  /** The outcome's status (e.g. `ACCESS_DENIED` when BLOCKED, `MFA_AUTH` when MFA). */
   status: string;
   routes: RouteName[];
 }
@@ -327,6 +378,26 @@ export interface BffClient {
   getCaptcha(): Promise<CaptchaResponse>;
   /** `POST /verification-codes`: verifies the slider and sends the code. Never retried. */
   sendCode(request: VerificationCodesRequest): Promise<void>;
+  /**
+   * `GET /mfa`: the pending MFA_AUTH step's factor and its destination, masked, to show.
+   * Rejects with `BFF.NO_PENDING_STEP` (409) when no step is pending: `login()` again.
+   */
+  mfaInfo(): Promise<MfaResponse>;
+  /**
+   * `POST /mfa/codes`: verifies the slider (`getCaptcha`) and sends the second factor's code.
+   * Never retried (it costs an SMS); `BFF.RATE_LIMITED` (429) carries `retry_after`.
+   */
+  sendMfaCode(captcha: CaptchaAnswer): Promise<void>;
+  /** `POST /mfa/verify` with the code received: an outcome (SUCCESS keeps the id_token). Never retried. */
+  verifyMfa(verifyCode: string): Promise<Outcome>;
+  /** `POST /password/skip` (PASSWORD_WARN only; else `BFF.NO_PENDING_STEP`): an outcome. Never retried. */
+  skipPasswordChange(): Promise<Outcome>;
+  /**
+   * `POST /password/change` (PASSWORD_WARN or PASSWORD_EXPIRED): an outcome. A new password that
+   * breaks the policy of the last outcome is refused without a request, as bff would refuse it:
+   * `BFF.PASSWORD_POLICY` with `errors.new_password` (then `status` is 0). Never retried.
+   */
+  changePassword(oldPassword: string, newPassword: string): Promise<Outcome>;
   /** `POST /session/refresh` (one at a time: concurrent callers share it). */
   refresh(): Promise<RefreshResponse>;
   /**
@@ -338,6 +409,12 @@ export interface BffClient {
   sessionStatus(): Promise<SessionStatusResponse>;
   /** `DELETE /session`; the id_token and the stored handle are forgotten whatever happens. */
   logout(): Promise<void>;
+  /**
+   * `DELETE /wechat-binding`: unbinds this WeChat account from the IDaaS account; bff ends every
+   * session and handle of the user. Then the stored handle and the id_token are forgotten, as
+   * after `logout()` (after an error they are kept). Never retried.
+   */
+  unbindWechat(): Promise<void>;
   /** `GET /sessions`: the user's sessions, one per device with a handle; `current` is this one. */
   listSessions(): Promise<SessionInfo[]>;
   /**
@@ -372,6 +449,9 @@ export class BffError extends Error {
    * bff's or the IDaaS's code (`BFF.RATE_LIMITED`, `IDAAS.SDK.LOGIN.1005`), or `CLIENT.*`.
    * `BFF.SESSION_REVOKED` (401) from any call: this device was signed out on another one (or by
    * an operator); the module has dropped the handle and the id_token.
+   * `BFF.NO_PENDING_STEP` (409) from the MFA and password-step methods: no such step is pending
+   * (none, expired, or finished): `login()` again. `BFF.PASSWORD_POLICY` (400) from
+   * `changePassword`: the new password breaks the policy (`errors.new_password`).
    */
   error_code: string;
   /** For display (it follows X-L); never branch on it. */
@@ -382,7 +462,7 @@ export class BffError extends Error {
   retry_after: number | null;
   /** The HTTP status; 0 when no answer came (`CLIENT.*`). */
   status: number;
-  /** BFF.VALIDATION: the problems per field. */
+  /** BFF.VALIDATION, BFF.PASSWORD_POLICY: the problems per field. */
   errors?: { [field: string]: unknown };
   /**
    * After `CLIENT.TIMEOUT` / `CLIENT.NETWORK` on a sign-in call: whether `GET /session` then
@@ -397,7 +477,7 @@ export class BffError extends Error {
 export function isCode(err: unknown, code: string): boolean;
 
 /** What the UI should do with a login or bind outcome. */
-export function nextStep(outcome: { status: string; flows?: string[] }): NextStep;
+export function nextStep(outcome: { status: string; flows?: string[]; id_token?: string }): NextStep;
 
 export function createBffClient(options: BffClientOptions): BffClient;
 

@@ -11,10 +11,12 @@
  *
  *   const out = await bff.login();                  // wx.login → wechat/session → login
  *   if (nextStep(out).step === 'BIND') await bff.bindWithPassword(userName, password);
+ *   // MFA_AUTH: mfaInfo(), sendMfaCode(slider), verifyMfa(code); PASSWORD_WARN: skipPasswordChange()
+ *   // or changePassword(old, new); PASSWORD_EXPIRED: changePassword(old, new)
  *   const idToken = await bff.getIdToken();         // for your other APIs, refreshed in time
  *   const res = await bff.callApi({ url: '/orders' }); // or behind the gateway, with the handle
  *   const devices = await bff.listSessions();       // endSession(id) signs one out
- *   await bff.logout();
+ *   await bff.logout();                             // unbindWechat(): unbinds, and signs out too
  *
  * What it does so the pages don't have to (the guide is docs/miniprogram.md):
  *  - the handle: obtained on first use (wx.login → POST /wechat/session), kept in wx storage and
@@ -28,8 +30,11 @@
  *  - errors: one BffError with error_code, error_msg, request_id, retry_after;
  *  - retries: 429, 503 and 409 BFF.REQUEST_IN_PROGRESS are retried after Retry-After (or a short
  *    backoff) only on calls that are safe to repeat: wechat/session and login (a fresh wx.login
- *    code each time), refresh, GET /session, logout, captcha. Never a bind, a register, a
- *    phone-number login (its code is single-use) or a code send (it costs an SMS);
+ *    code each time), refresh, GET /session, logout, captcha, sessions, GET /mfa. Never a bind,
+ *    a register, a phone-number login (its code is single-use), a code send (it costs an SMS),
+ *    a step's finish (MFA verify, password skip or change) or the unbind;
+ *  - the password steps: a new password checked against the outcome's password_policy before
+ *    it is sent (BFF.PASSWORD_POLICY, as bff answers it); passwords are never kept or logged;
  *  - a request timeout (40 s) above bff's worst case, and after a lost answer to a sign-in call
  *    (timeout, network), GET /session tells whether it went through before anything is retried;
  *  - callApi: the company's APIs behind the same gateway, with the handle (only to baseUrl's
@@ -42,6 +47,7 @@
 //   wire.js         pure helpers for bodies, headers, Retry-After
 //   jwt.js          an id_token's lifetime from its claims
 //   next-step.js    nextStep(outcome): what the UI does next
+//   password-policy.js  a pending password step's policy, and a new password checked against it
 //   routes.js       bff's routes and which are safe to repeat
 //   options.js      createBffClient's options and their defaults (the Config)
 //   single-flight.js, storage.js, context.js  one promise per slot; wx storage; the client's state
@@ -50,7 +56,8 @@
 //   retry.js        a call sent again: after a 401 with a new handle, after 409/429/503
 //   id-token.js     the id_token in memory
 //   wx-login.js, handle.js, perform.js  wx.login codes; the handle; a call with every policy
-//   session.js, sign-in.js  refresh/session/logout; sign-ins
+//   session.js, sign-in.js  refresh/session/logout/unbind; sign-ins
+//   steps.js        the next steps: MFA (second factor), the password steps (skip, change)
 //   sessions.js, api.js  the user's sessions (devices); the company's APIs behind the gateway
 //   client.js       createBffClient: the methods
 // Every require names its file with `.js`: no lookup of folders or extensions is needed.

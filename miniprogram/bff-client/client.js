@@ -1,8 +1,8 @@
 /**
  * client.js: createBffClient(options), the client's methods, each one line over the parts:
- * sign-in.js (login, binds, registers), session.js (refresh, id_token, session, logout),
- * sessions.js (the user's devices), api.js (the company's APIs), and the slider and the code
- * send below.
+ * sign-in.js (login, binds, registers), steps.js (MFA and the password steps), session.js
+ * (refresh, id_token, session, logout, unbind), sessions.js (the user's devices), api.js (the
+ * company's APIs), and the slider and the code send below.
  */
 'use strict';
 
@@ -13,7 +13,8 @@ const { createContext } = require('./context.js');
 const { perform } = require('./perform.js');
 const { wxLoginCode } = require('./wx-login.js');
 const { signIn } = require('./sign-in.js');
-const { refresh, getIdToken, sessionStatus, logout } = require('./session.js');
+const { refresh, getIdToken, sessionStatus, logout, unbindWechat } = require('./session.js');
+const { mfaInfo, sendMfaCode, verifyMfa, skipPasswordChange, changePassword } = require('./steps.js');
 const { listSessions, endSession } = require('./sessions.js');
 const { callApi } = require('./api.js');
 
@@ -74,10 +75,16 @@ function createBffClient(options) {
       signIn(ctx, ROUTES.registerCode, () => codeBody(destination, verifyCode)),
     getCaptcha: () => getCaptcha(ctx),
     sendCode: (request) => sendCode(ctx, request),
+    mfaInfo: () => mfaInfo(ctx),
+    sendMfaCode: (captcha) => sendMfaCode(ctx, captcha),
+    verifyMfa: (code) => verifyMfa(ctx, code),
+    skipPasswordChange: () => skipPasswordChange(ctx),
+    changePassword: (oldPassword, newPassword) => changePassword(ctx, oldPassword, newPassword),
     refresh: () => refresh(ctx),
     getIdToken: () => getIdToken(ctx),
     sessionStatus: () => sessionStatus(ctx),
     logout: () => logout(ctx),
+    unbindWechat: () => unbindWechat(ctx),
     listSessions: () => listSessions(ctx),
     endSession: (id) => endSession(ctx, id),
     callApi: (request) => callApi(ctx, request),

@@ -18,13 +18,16 @@ const { resolveOptions } = require('./options.js');
  *   idTokenDueAt: number,
  *   epoch: number,
  *   currentSession: { id: string, handle: string } | null,
+ *   passwordPolicy: import('../bff-client').PasswordPolicy | null,
  * }} Context
  *  - device: the device headers, read on first use;
  *  - handleFlight: the wechat/session call in flight; refreshFlight: the refresh in flight;
  *  - idToken (memory only, never storage) and idTokenDueAt (device clock, ms: refresh from then on);
  *  - epoch: bumped by logout: answers to calls started before it are not kept;
  *  - currentSession: this device's session id, as the last listSessions() named it, and the
- *    handle it was listed with (endSession of that id signs this device out).
+ *    handle it was listed with (endSession of that id signs this device out);
+ *  - passwordPolicy: the policy the last outcome named for a pending PASSWORD_WARN /
+ *    PASSWORD_EXPIRED step (changePassword checks a new password against it), else null.
  */
 
 /** @param {import('../bff-client').BffClientOptions} options @returns {Context} */
@@ -38,6 +41,7 @@ function createContext(options) {
     idTokenDueAt: 0,
     epoch: 0,
     currentSession: null,
+    passwordPolicy: null,
   };
 }
 

@@ -17,19 +17,30 @@ const REGISTER_ROUTES = {
   email: /** @type {RouteNameT[]} */ (['register/verification-code:email']),
 };
 
+/** The next steps pending after a login or bind: the step the page shows for each. */
+const PENDING_STEPS = {
+  MFA_AUTH: /** @type {import('../bff-client').Step} */ ('MFA'),
+  PASSWORD_WARN: /** @type {import('../bff-client').Step} */ ('PASSWORD_WARN'),
+  PASSWORD_EXPIRED: /** @type {import('../bff-client').Step} */ ('PASSWORD_EXPIRED'),
+};
+
 /**
- * What the UI does with a login or bind outcome: SIGNED_IN (go on; PASSWORD_WARN too, with a
- * banner), BIND / BIND_OR_REGISTER (a screen offering `routes`, best first, following the
- * tenant's `flows`), or BLOCKED (MFA_AUTH, ACCESS_DENIED, PASSWORD_EXPIRED, anything unknown:
- * a message naming the status, no automatic retry).
- * @param {{ status: string, flows?: string[] }} outcome
+ * What the UI does with a login or bind outcome: SIGNED_IN (go on), BIND / BIND_OR_REGISTER (a
+ * screen offering `routes`, best first, following the tenant's `flows`), MFA (the second-factor
+ * page), PASSWORD_WARN (skip or change the password), PASSWORD_EXPIRED (change it), or BLOCKED
+ * (ACCESS_DENIED, anything unknown: a message naming the status, no automatic retry). A
+ * PASSWORD_WARN that came with an id_token is SIGNED_IN (a bff that signs in and only warns).
+ * @param {{ status: string, flows?: string[], id_token?: string }} outcome
  * @returns {NextStepResult}
  */
 function nextStep(outcome) {
   const status = outcome.status;
   const flows = outcome.flows || [];
-  if (status === 'SUCCESS' || status === 'PASSWORD_WARN') {
+  if (status === 'SUCCESS' || (status === 'PASSWORD_WARN' && outcome.id_token)) {
     return { step: 'SIGNED_IN', status, routes: [] };
+  }
+  if (Object.prototype.hasOwnProperty.call(PENDING_STEPS, status)) {
+    return { step: PENDING_STEPS[/** @type {keyof PENDING_STEPS} */ (status)], status, routes: [] };
   }
   if (status !== 'SOCIAL_BIND' && status !== 'USER_REGISTER') {
     return { step: 'BLOCKED', status, routes: [] };

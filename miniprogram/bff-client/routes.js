@@ -38,6 +38,12 @@ const ROUTES = {
   logout: route('DELETE', '/session', { repeatable: true }),
   sessions: route('GET', '/sessions', { repeatable: true }),
   endSession: route('DELETE', '/sessions/{id}', { repeatable: true }),
+  mfa: route('GET', '/mfa', { repeatable: true }),
+  sendMfaCode: route('POST', '/mfa/codes'),
+  verifyMfa: route('POST', '/mfa/verify', { outcome: true }),
+  skipPassword: route('POST', '/password/skip', { outcome: true }),
+  changePassword: route('POST', '/password/change', { outcome: true }),
+  unbindWechat: route('DELETE', '/wechat-binding'),
 };
 
 /**

@@ -1,6 +1,6 @@
 /**
  * session.js: the server-side session once signed in: refresh (one at a time), getIdToken,
- * GET /session, logout.
+ * GET /session, logout, and unbindWechat (which ends it as logout does).
  */
 'use strict';
 
@@ -77,4 +77,20 @@ async function logout(ctx) {
   }
 }
 
-module.exports = { refresh, getIdToken, sessionStatus, logout };
+/**
+ * DELETE /wechat-binding: the WeChat account is unbound from the IDaaS account, and bff ends
+ * every session and handle of the user. Once it answered, this device forgets the handle, the
+ * id_token and any pending password policy, as after logout; after an error nothing is dropped
+ * (the binding, and the handle, may well be intact). Never retried.
+ * @param {Context} ctx
+ */
+async function unbindWechat(ctx) {
+  await perform(ctx, ROUTES.unbindWechat);
+  ctx.epoch += 1; // answers to calls started before are not kept
+  ctx.currentSession = null;
+  ctx.passwordPolicy = null;
+  forgetIdToken(ctx);
+  dropHandle(ctx);
+}
+
+module.exports = { refresh, getIdToken, sessionStatus, logout, unbindWechat };

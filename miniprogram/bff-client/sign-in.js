@@ -1,7 +1,8 @@
 /**
  * sign-in.js: the calls that answer a login outcome (login, the phone login, every bind and
- * register route): the outcome trimmed and its id_token kept, and a lost answer (timeout,
- * network) settled by asking GET /session whether it went through.
+ * register route, and the next steps: MFA, the password steps): the outcome trimmed, its
+ * id_token kept (and a pending password step's policy), and a lost answer (timeout, network)
+ * settled by asking GET /session whether it went through.
  */
 'use strict';
 
@@ -10,14 +11,19 @@ const { asRecord } = require('./wire.js');
 const { perform } = require('./perform.js');
 const { keepIdToken, forgetIdToken } = require('./id-token.js');
 const { sessionStatus } = require('./session.js');
+const { readPolicy } = require('./password-policy.js');
 
 /** @typedef {import('./context.js').Context} Context */
 /** @typedef {import('./routes.js').Route} Route */
 /** @typedef {import('./wire.js').Json} Json */
 /** @typedef {import('../bff-client').Outcome} OutcomeT */
 
+/** The statuses of a pending password step: their outcome may name the policy. */
+const PASSWORD_STEPS = ['PASSWORD_WARN', 'PASSWORD_EXPIRED'];
+
 /**
- * A login or bind answer: keep the id_token it brought, trim the rest.
+ * A login or bind answer: keep the id_token it brought (and a password step's policy, for
+ * changePassword's own check), trim the rest.
  * @param {Context} ctx
  * @param {unknown} data
  * @param {number} startedAt
@@ -33,7 +39,10 @@ function acceptOutcome(ctx, data, startedAt) {
     flows: Array.isArray(body.flows) ? body.flows.filter((f) => typeof f === 'string') : [],
   };
   if (typeof body.expire === 'number') out.expire = body.expire;
+  const policy = PASSWORD_STEPS.indexOf(body.status) >= 0 ? readPolicy(body.password_policy) : null;
+  if (policy) out.password_policy = policy;
   if (startedAt !== ctx.epoch) return out; // logged out meanwhile: keep nothing
+  ctx.passwordPolicy = policy;
   if (typeof body.id_token === 'string' && body.id_token) {
     out.id_token = body.id_token;
     keepIdToken(ctx, body.id_token, null);
@@ -57,6 +66,7 @@ async function recoverLostAnswer(ctx, err) {
   }
   err.session_active = status.active;
   if (!status.active) throw err;
+  ctx.passwordPolicy = null; // signed in: no password step is pending
   forgetIdToken(ctx); // none came with it; getIdToken() refreshes
   /** @type {OutcomeT} */
   const out = { status: 'SUCCESS', flows: [], recovered: true };

@@ -244,6 +244,7 @@ test('routes: the ones safe to repeat are exactly those the guide lists', () => 
     'endSession',
     'login',
     'logout',
+    'mfa',
     'refresh',
     'session',
     'sessions',

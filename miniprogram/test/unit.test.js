@@ -779,11 +779,18 @@ describe('device headers', () => {
 describe('nextStep', () => {
   test('signed in', () => {
     assert.deepEqual(nextStep({ status: 'SUCCESS' }), { step: 'SIGNED_IN', status: 'SUCCESS', routes: [] });
-    assert.equal(nextStep({ status: 'PASSWORD_WARN' }).step, 'SIGNED_IN');
+    // A PASSWORD_WARN with an id_token: signed in, only warned (a bff without the password step).
+    assert.equal(nextStep({ status: 'PASSWORD_WARN', id_token: 'x.y.z' }).step, 'SIGNED_IN');
   });
 
-  test('blocked: MFA, denied, expired password, anything unknown', () => {
-    for (const status of ['MFA_AUTH', 'ACCESS_DENIED', 'PASSWORD_EXPIRED', 'SOMETHING_NEW']) {
+  test('the pending steps: MFA, the password steps (warned, expired)', () => {
+    assert.deepEqual(nextStep({ status: 'MFA_AUTH' }), { step: 'MFA', status: 'MFA_AUTH', routes: [] });
+    assert.equal(nextStep({ status: 'PASSWORD_WARN' }).step, 'PASSWORD_WARN');
+    assert.equal(nextStep({ status: 'PASSWORD_EXPIRED' }).step, 'PASSWORD_EXPIRED');
+  });
+
+  test('blocked: denied, anything unknown', () => {
+    for (const status of ['ACCESS_DENIED', 'SOMETHING_NEW', 'toString', 'constructor']) {
       assert.deepEqual(nextStep({ status }), { step: 'BLOCKED', status, routes: [] });
     }
   });

@@ -1,7 +1,8 @@
 'use strict';
 // A fake `wx` for the unit tests: in-memory storage, wx.login codes, and wx.request answered by
-// a small fake bff (handles, outcomes, refresh, session, the sessions of the devices) whose
-// routes a test can override.
+// a small fake bff (handles, outcomes, refresh, session, the sessions of the devices, the next
+// steps of a login: MFA and the password steps, the WeChat unbind) whose routes a test can
+// override.
 const crypto = require('node:crypto');
 
 /** base64url of a JSON value. */
@@ -52,6 +53,9 @@ function routeFor(routes, method, path) {
  *  - calls: every request as { method, path, header, data }.
  *  - handles: the live handles; revoked: the handles ended on purpose (401 BFF.SESSION_REVOKED);
  *    fake.revoke(handle) ends one as another device (or an operator) would.
+ *  - step: the pending next step ('MFA_AUTH', 'PASSWORD_WARN', 'PASSWORD_EXPIRED' or null; set
+ *    by a test): the MFA and password routes answer 409 BFF.NO_PENDING_STEP for any other;
+ *    mfaCode, password (the old one) and policy are what they check; unbound counts unbinds.
  */
 function createFakeWx(opts = {}) {
   const clock = opts.clock || { now: () => Date.now() };
@@ -73,6 +77,11 @@ function createFakeWx(opts = {}) {
     loginCalls: 0,
     idTokenTtlS: 300,
     outcome: null, // login/bind answer override (default SUCCESS)
+    step: null,
+    mfaCode: '123456',
+    password: 'old-secret-1',
+    policy: { min_length: 8, max_length: 20, pattern: '^(?=.*[A-Za-z])(?=.*\\d).+$' },
+    unbound: 0,
     /** Requests to a route, e.g. count('POST /wechat/session'). */
     count(route) {
       return calls.filter((c) => `${c.method} ${c.path}` === route).length;
@@ -104,7 +113,44 @@ function createFakeWx(opts = {}) {
     return fn(req);
   };
 
+  /** A route of the step(s) `steps`: 409 BFF.NO_PENDING_STEP unless one of them is pending. */
+  const onStep = (steps, fn) =>
+    authed((req) => (steps.includes(fake.step) ? fn(req) : envelope(409, 'BFF.NO_PENDING_STEP')));
+  /** The step finished: SUCCESS. */
+  const finish = () => {
+    fake.step = null;
+    return fake.success();
+  };
+  const meetsPolicy = (p, pw) =>
+    (p.min_length === undefined || [...pw].length >= p.min_length) &&
+    (p.max_length === undefined || [...pw].length <= p.max_length) &&
+    (p.pattern === undefined || new RegExp(p.pattern).test(pw));
+
   Object.assign(fake.routes, {
+    'GET /mfa': onStep(['MFA_AUTH'], () => ({
+      status: 200,
+      body: { factor: 'sms', destination: '+86-152****7124' },
+    })),
+    'POST /mfa/codes': onStep(['MFA_AUTH'], () => ({ status: 204, body: '' })),
+    'POST /mfa/verify': onStep(['MFA_AUTH'], (req) =>
+      req.data.verify_code === fake.mfaCode ? finish() : envelope(400, 'IDAAS.SDK.SMS.1003'),
+    ),
+    'POST /password/skip': onStep(['PASSWORD_WARN'], finish),
+    'POST /password/change': onStep(['PASSWORD_WARN', 'PASSWORD_EXPIRED'], (req) => {
+      if (req.data.old_password !== fake.password) return envelope(400, 'IDAAS.SDK.LOGIN.1005');
+      if (!meetsPolicy(fake.policy, req.data.new_password)) {
+        return envelope(400, 'BFF.PASSWORD_POLICY', {
+          body: { errors: { new_password: ['does not meet the password policy'] } },
+        });
+      }
+      fake.password = req.data.new_password;
+      return finish();
+    }),
+    'DELETE /wechat-binding': authed(() => {
+      fake.unbound += 1;
+      for (const h of [...handles]) fake.revoke(h); // every handle of the user
+      return { status: 204, body: '' };
+    }),
     'POST /wechat/session': (req) => {
       if (!codes.has(req.data.wx_code)) return envelope(400, 'BFF.WECHAT_CODE_INVALID');
       codes.delete(req.data.wx_code);
