@@ -79,6 +79,29 @@ code a minute (RATE_LIMIT_CODES), so each pass first makes a simulator account w
   curl -s -XPOST $B/bind/verification-code -H "$J" -H "$A" "${D[@]}" \\
        -d "{\\"mobile\\":\\"$M\\",\\"verify_code\\":\\"$VC\\"}"
 
+Third path, a second factor: steps 1 and 2, then 3c, then 4. The tenant asks for one (the
+simulator's next_step), and each pass binds an account of its own mobile first:
+  # 3c. new account, bound; MFA on; login -> MFA_AUTH; its mobile, masked; slider; code sent
+  #     (204); code checked -> SUCCESS; MFA off again
+  M=+86-137$((RANDOM % 9000 + 1000))$((RANDOM % 9000 + 1000)); U=mfa-$OID
+  curl -s -XPOST $I/_sim/users -H "$J" -o /dev/null \\
+       -d "{\\"user_name\\":\\"$U\\",\\"password\\":\\"{password}\\",\\"mobile\\":\\"$M\\"}"
+  curl -s -XPOST $B/bind/username-password -H "$J" -H "$A" "${D[@]}" -o /dev/null \\
+       -d "{\\"user_name\\":\\"$U\\",\\"password\\":\\"{password}\\"}"
+  curl -s -XPUT $I/_sim/config -H "$J" -d '{"next_step":"MFA_AUTH"}' -o /dev/null
+  curl -s -XPOST $B/login -H "$J" -H "$A" "${D[@]}" -d "{\\"code\\":\\"$(code)\\"}"
+  curl -s $B/mfa -H "$A" "${D[@]}"
+  TOK=$(curl -s $B/captcha -H "$A" "${D[@]}" \\
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  PT=$(curl -s $I/_sim/captcha-answers \\
+       | python3 -c "import json,sys; print(json.dumps(json.load(sys.stdin)['$TOK']))")
+  curl -s -XPOST $B/mfa/codes -H "$J" -H "$A" "${D[@]}" -w '%{http_code}\\n' \\
+       -d "{\\"captcha\\":{\\"token\\":\\"$TOK\\",\\"point_json\\":$PT}}"
+  VC=$(curl -s $I/_sim/inbox \\
+       | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["code"])')
+  curl -s -XPOST $B/mfa/verify -H "$J" -H "$A" "${D[@]}" -d "{\\"verify_code\\":\\"$VC\\"}"
+  curl -s -XPUT $I/_sim/config -H "$J" -d '{"next_step":null}' -o /dev/null
+
 Also: {bff}/openapi.json, /metrics, /readyz.  Ctrl-C stops everything.
 """
 

@@ -139,7 +139,7 @@ class PasswordPolicy:
 
     min_length: int | None = None
     max_length: int | None = None
-    pattern: str | None = None  # a regular expression the whole password must match
+    pattern: str | None = None  # a regular expression the password must match (re.search)
 
 
 @dataclass(frozen=True)

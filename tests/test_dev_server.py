@@ -40,7 +40,7 @@ needs_shell = pytest.mark.skipif(
     not (shutil.which("bash") and shutil.which("curl") and shutil.which("python3")),
     reason="the walk-through needs bash, curl and python3 on PATH",
 )
-PASSES = (("1", "2", "3a", "4"), ("1", "2", "3b", "4"))
+PASSES = (("1", "2", "3a", "4"), ("1", "2", "3b", "4"), ("1", "2", "3c", "4"))
 
 
 @pytest.fixture
@@ -95,6 +95,12 @@ def check_step(step: str, out: list[str]) -> None:
         assert out == []
     elif step == "2":
         assert json.loads(out[0])["status"] == "SOCIAL_BIND", out
+    elif step == "3c":
+        login, second_factor, sent, answer = out
+        assert json.loads(login) == {"status": "MFA_AUTH"}
+        assert json.loads(second_factor)["destination"].startswith("+86-137****")
+        assert sent == "204"
+        assert json.loads(answer)["status"] == "SUCCESS" and "id_token" in answer, answer
     elif step in ("3a", "3b"):
         if step == "3b":
             account, sent, *out = out
@@ -127,7 +133,7 @@ def test_walkthrough_twice_then_one_ctrl_c_stops_everything(dev_server: DevServe
         assert f"127.0.0.1:{dev_server.ports[name]}" in text
     assert not re.search(r":(8000|8101|8102|6399)\b", text)
     setup, steps = shell_steps(printed)
-    assert set(steps) == {"1", "2", "3a", "3b", "4"}
+    assert set(steps) == {"1", "2", "3a", "3b", "3c", "4"}
     for _ in range(2):  # a second pass of the same steps works too
         outputs = run_passes(setup, steps)
         assert [step for step, _ in outputs] == [s for path in PASSES for s in path]

@@ -131,7 +131,7 @@ def policy_problems(policy: PasswordPolicy | None, password: str) -> list[str]:
         broken.append(f"at most {policy.max_length} characters")
     if policy.pattern:
         try:
-            matches = re.fullmatch(policy.pattern, password) is not None
+            matches = re.search(policy.pattern, password) is not None
         except re.error:  # the tenant's own expression: it judges it on the change itself
             log.warning("the tenant's password pattern is not a valid regular expression")
             matches = True

@@ -94,7 +94,10 @@ def unavailable(operation: str, exc: BaseException) -> None:
 
 
 def encode(value: CachedSession | PendingBind | WechatIdentity | HandleRecord) -> bytes:
-    """A stored value: a JSON object of the value's fields (orjson: in C)."""
+    """A stored value: a JSON object of the value's fields (orjson: in C); a pending step
+    without a password policy has no ``policy`` field (as before password steps had one)."""
+    if isinstance(value, PendingBind) and value.policy is None:
+        return orjson.dumps({"state_token": value.state_token, "status": value.status})
     return orjson.dumps(value)
 
 

@@ -223,7 +223,7 @@ class WechatSessionResponse(Schema):
 class PasswordPolicySchema(_Response):
     min_length = fields.Integer()
     max_length = fields.Integer()
-    pattern = fields.String(metadata={"description": "a regular expression to match in full"})
+    pattern = fields.String(metadata={"description": "a regular expression it must match"})
 
 
 class LoginResponse(_Response):

@@ -7,7 +7,7 @@ from marshmallow import Schema, fields
 from bff.web.schemas import CaptchaAnswer, _Request, code_field, text
 
 
-class MfaCodeRequest(_Request):
+class MfaCodesRequest(_Request):
     openapi_examples = {"slider": {"captcha": {"token": "c2a9e0b6", "point_json": '{"x":118}'}}}
 
     captcha = fields.Nested(
@@ -32,7 +32,7 @@ class PasswordChangeRequest(_Request):
     new_password = text(1024, required=True, load_only=True)
 
 
-class SecondFactorResponse(Schema):
+class MfaResponse(Schema):
     openapi_examples = {"sms": {"factor": "sms", "destination": "+86-152****7124"}}
 
     factor = fields.String(required=True, metadata={"description": "sms"})

@@ -14,7 +14,7 @@ from bff.errors import (
     RATE_LIMITED,
     REQUEST_IN_PROGRESS,
     SESSION_EXPIRED,
-    SESSION_STORE_UNAVAILABLE,
+    VALIDATION,
 )
 from bff.models import Caller, Outcome
 from bff.services import Services
@@ -22,10 +22,10 @@ from bff.web.identity import current_device
 from bff.web.operations import AUTH, BODY, IDAAS, SIGN_IN, Api, require_caller
 from bff.web.schemas import EmptyRequest, LoginResponse
 from bff.web.schemas_steps import (
-    MfaCodeRequest,
+    MfaCodesRequest,
+    MfaResponse,
     MfaVerifyRequest,
     PasswordChangeRequest,
-    SecondFactorResponse,
 )
 
 bp = Blueprint("steps", __name__, url_prefix="/api/v1")
@@ -37,7 +37,7 @@ STEP = (*SIGN_IN, NO_PENDING_STEP)
     "GET",
     "/mfa",
     "The pending second factor (MFA_AUTH): which factor, and its destination masked",
-    response=SecondFactorResponse,
+    response=MfaResponse,
     errors=(*AUTH, *BODY, *IDAAS, RATE_LIMITED, NO_PENDING_STEP),
 )
 def second_factor(svc: Services, caller: Caller | None, body: Any) -> flows.SecondFactor:
@@ -48,9 +48,9 @@ def second_factor(svc: Services, caller: Caller | None, body: Any) -> flows.Seco
     "POST",
     "/mfa/codes",
     "Verify the slider and send the second factor's SMS code (to the step's own mobile)",
-    request=MfaCodeRequest,
+    request=MfaCodesRequest,
     status=204,
-    errors=(*AUTH, *BODY, *IDAAS, RATE_LIMITED, NO_PENDING_STEP, SESSION_STORE_UNAVAILABLE),
+    errors=(*AUTH, *BODY, *IDAAS, RATE_LIMITED, NO_PENDING_STEP),
 )
 def send_mfa_code(svc: Services, caller: Caller | None, body: Any) -> None:
     device = current_device()
@@ -102,7 +102,15 @@ def change_password(svc: Services, caller: Caller | None, body: Any) -> Outcome:
     "Unbind the caller's WeChat account from its IDaaS account; every session and handle of "
     "the caller ends",
     status=204,
-    errors=(*AUTH, *IDAAS, RATE_LIMITED, REQUEST_IN_PROGRESS, SESSION_EXPIRED, NOT_BOUND),
+    errors=(
+        *AUTH,
+        VALIDATION,
+        *IDAAS,
+        RATE_LIMITED,
+        REQUEST_IN_PROGRESS,
+        SESSION_EXPIRED,
+        NOT_BOUND,
+    ),
 )
 def unbind_wechat(svc: Services, caller: Caller | None, body: Any) -> None:
     flows.unbind_wechat(svc, require_caller(caller), current_device())
