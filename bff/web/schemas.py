@@ -241,9 +241,7 @@ class LoginResponse(_Response):
     expire = fields.Integer(metadata={"description": "seconds the session lives (SUCCESS)"})
     id_token = fields.String(metadata={"description": "verified JWT (SUCCESS)"})
     flows = fields.List(fields.String(), metadata={"description": "SOCIAL_BIND/USER_REGISTER"})
-    password_policy = fields.Nested(
-        PasswordPolicySchema, metadata={"description": "PASSWORD_WARN/PASSWORD_EXPIRED"}
-    )
+    password_policy = fields.Nested(PasswordPolicySchema)  # PASSWORD_WARN/PASSWORD_EXPIRED
 
 
 class RefreshResponse(Schema):

@@ -10,11 +10,7 @@ from bff.web.schemas import CaptchaAnswer, _Request, code_field, text
 class MfaCodesRequest(_Request):
     openapi_examples = {"slider": {"captcha": {"token": "c2a9e0b6", "point_json": '{"x":118}'}}}
 
-    captcha = fields.Nested(
-        CaptchaAnswer,
-        required=True,
-        metadata={"description": "the solved slider of GET /captcha"},
-    )
+    captcha = fields.Nested(CaptchaAnswer, required=True)  # the solved slider of GET /captcha
 
 
 class MfaVerifyRequest(_Request):

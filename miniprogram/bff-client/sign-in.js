@@ -77,7 +77,7 @@ async function recoverLostAnswer(ctx, err) {
 /**
  * @param {Context} ctx
  * @param {Route} r
- * @param {() => Json | Promise<Json>} makeBody
+ * @param {(() => Json | Promise<Json>) | undefined} [makeBody] none: the route takes no body
  * @returns {Promise<OutcomeT>}
  */
 async function signIn(ctx, r, makeBody) {

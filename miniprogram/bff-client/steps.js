@@ -65,7 +65,7 @@ function verifyMfa(ctx, code) {
 
 /** POST /password/skip (PASSWORD_WARN only). @param {Context} ctx */
 function skipPasswordChange(ctx) {
-  return onStep(ctx, () => signIn(ctx, ROUTES.skipPassword, () => ({})));
+  return onStep(ctx, () => signIn(ctx, ROUTES.skipPassword));
 }
 
 /**

@@ -26,22 +26,13 @@ function requireDev(name) {
 
 const DTS = path.join(__dirname, '..', 'bff-client.d.ts');
 /**
- * Routes the client calls that this bff does not serve yet (the next steps of a login, MFA and
- * the password steps, and the WeChat unbind: the server's half comes in its own change). Absent
- * from /openapi.json they are excused; present, they are checked like every other route (their
- * schemas too: MfaResponse, MfaCodesRequest, MfaVerifyRequest, PasswordChangeRequest,
- * PasswordPolicy are the client's names for them until bff names them).
+ * Routes the client calls before this bff serves them, and fields it declares before bff's
+ * schema has them: excused while absent from /openapi.json, checked like the rest once there.
+ * None today: bff serves every route and field the client knows.
  */
-const AHEAD_OF_SERVER = [
-  'GET /mfa',
-  'POST /mfa/codes',
-  'POST /mfa/verify',
-  'POST /password/skip',
-  'POST /password/change',
-  'DELETE /wechat-binding',
-];
-/** Fields bff-client.d.ts declares before bff's schema has them: excused while it has not. */
-const AHEAD_FIELDS = { LoginResponse: ['password_policy'] };
+const AHEAD_OF_SERVER = [];
+/** @type {Record<string, string[]>} */
+const AHEAD_FIELDS = {};
 // The gateway calls these, never the mini program: the forward-auth check (docs/gateway.md).
 const GATEWAY_ONLY = ['GET /auth'];
 const SLOW = { timeout: 60000 };
@@ -263,7 +254,7 @@ describe('bff-client against /openapi.json', () => {
           assert.ok(sent.includes(field), `${where}: ${field} missing`);
         assert.equal(call.header['Content-Type'], 'application/json', where);
       } else if (schema) {
-        // EmptyRequest: "accepts none (or `{}`)"; password/skip sends `{}`.
+        // EmptyRequest: "accepts none (or `{}`)".
         const none = call.data === undefined || (Object.keys(call.data).length === 0 && !Array.isArray(call.data));
         assert.ok(none, `${where} takes no body`);
       } else {
