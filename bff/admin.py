@@ -9,7 +9,10 @@ read and validated exactly as the service reads them (``bff.settings.load_settin
                                      end every session of one IDaaS user: each openid bound
                                      to it, in every app (--app is ignored)
     bff-admin session list OPENID    the user's devices (live handles), as GET /api/v1/sessions
-    bff-admin hash-openid OPENID     the openid_hash the logs carry for that user
+    bff-admin hash-openid OPENID     the openid_hash the logs carry for that user (the
+                                     subject_hash of audit records, for an IDaaS subject)
+    bff-admin audit tail [-n N]      the app's last N audit records (AUDIT_STREAM_MAXLEN),
+                                     the oldest first, one JSON object a line
     bff-admin check-config           validate the environment, print the settings (redacted)
 
 ``--app NAME`` (before the command) picks the app of ``BFF_APPS_FILE`` a command is about: its
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import secrets
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -33,7 +37,7 @@ from bff import flows
 from bff.apps import DEFAULT_APP
 from bff.errors import BffError, SettingsError
 from bff.models import WECHAT_ID
-from bff.observability import hash_openid
+from bff.observability import begin_request, end_request, hash_openid
 from bff.services import Services, build_deployment
 from bff.settings import Settings, load_settings
 
@@ -80,6 +84,11 @@ def _parser() -> argparse.ArgumentParser:
     hashed = commands.add_parser("hash-openid", help="the openid_hash the request logs carry")
     hashed.add_argument("openid", type=_openid)
     hashed.set_defaults(run=_hash_openid)
+    audit = commands.add_parser("audit", help="the audit stream (AUDIT_STREAM_MAXLEN)")
+    audit_actions = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
+    tail = audit_actions.add_parser("tail", help="the last records, the oldest first")
+    tail.add_argument("-n", type=int, default=20, metavar="N", help="how many (default 20)")
+    tail.set_defaults(run=_audit_tail)
     check = commands.add_parser(
         "check-config", help="validate the environment; print the settings, secrets redacted"
     )
@@ -144,6 +153,17 @@ def _session_revoke(args: argparse.Namespace, settings: Settings) -> dict[str, A
     return {"openid_hash": hash_openid(settings.openid_hash_key, args.openid), **outcome}
 
 
+def _audit_tail(args: argparse.Namespace, settings: Settings) -> str:
+    if not settings.audit_stream_maxlen:
+        raise StreamOff()
+    found = _with_services(args, settings, lambda svc: svc.store.audit_tail(max(1, args.n)))
+    return "\n".join(json.dumps({"id": entry_id, **fields}) for entry_id, fields in found)
+
+
+class StreamOff(Exception):
+    """``audit tail`` with ``AUDIT_STREAM_MAXLEN=0``: the records are in the log only."""
+
+
 def _hash_openid(args: argparse.Namespace, settings: Settings) -> str:
     return hash_openid(settings.openid_hash_key, args.openid)
 
@@ -175,8 +195,13 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         print(f"bff: configuration error: {exc}", file=sys.stderr)  # noqa: T201
         return EXIT_CONFIG
     command: Command = args.run
+    begin_request(f"admin-{secrets.token_hex(8)}").app = args.app  # its audit records' request
     try:
         result = command(args, settings)
+    except StreamOff:
+        off = "the audit stream is off (AUDIT_STREAM_MAXLEN=0): see the bff.audit log"
+        print(f"bff-admin: {off}", file=sys.stderr)  # noqa: T201
+        return EXIT_USAGE
     except UnknownAppName as exc:
         names = ", ".join(app.name for app in settings.apps)
         print(f"bff-admin: no app {exc} in this deployment (apps: {names})", file=sys.stderr)  # noqa: T201
@@ -184,6 +209,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except BffError as exc:  # Redis down (fail closed), the openid lock held
         print(f"bff-admin: {exc.code}: {exc.message}", file=sys.stderr)  # noqa: T201
         return EXIT_FAILED
+    finally:
+        end_request()
     text = result if isinstance(result, str) else json.dumps(result, indent=2)
     print(text)  # noqa: T201
     return 0

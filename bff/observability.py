@@ -78,6 +78,8 @@ class RequestRecord:
     openid_hash: str | None = None
     app: str = NO_APP
     traceparent: str | None = None  # an incoming W3C traceparent, passed on to the upstreams
+    client_ip: str | None = None  # for the audit records, which show only its network
+    audit: list[Any] = field(default_factory=list)  # audit entries queued for the next pipeline
 
 
 _current: ContextVar[RequestRecord | None] = ContextVar("bff_request", default=None)
@@ -120,6 +122,12 @@ def note_outcome(outcome: str) -> None:
 def hash_openid(key: bytes, openid: str) -> str:
     """A short keyed hash of an openid: the same openid hashes alike, and cannot be reversed."""
     return hmac.digest(key, openid.encode(), "sha256").hex()[:16]  # the one-shot C path
+
+
+def note_client_ip(ip: str | None) -> None:
+    record = _current.get()
+    if record is not None:
+        record.client_ip = ip
 
 
 def note_openid(key: bytes, openid: str) -> None:

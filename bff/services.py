@@ -172,6 +172,7 @@ def _app_services(
         state_ttl_s=settings.state_token_ttl_s,
         handle_ttl_s=settings.handle_ttl_s,
         lock_lease_s=lock_lease_s(settings),
+        audit_maxlen=settings.audit_stream_maxlen,
     )
     verifier = IdTokenVerifier(
         idaas.jwks,

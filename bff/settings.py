@@ -118,6 +118,8 @@ class Settings:
     wechat_connect_timeout_s: float = env_var(positive("WECHAT_CONNECT_TIMEOUT_S", 2.0))
     wechat_read_timeout_s: float = env_var(positive("WECHAT_READ_TIMEOUT_S", 5.0))
     handle_ttl_s: int = env_var(count("HANDLE_TTL_S", 604800))
+    # The audit records also on a Redis Stream per app, about this many kept; 0: the log only.
+    audit_stream_maxlen: int = env_var(count("AUDIT_STREAM_MAXLEN", 0, minimum=0))
     state_token_ttl_s: int = env_var(count("STATE_TOKEN_TTL_S", 600))
     gateway_openid_header: str = env_var(header("GATEWAY_OPENID_HEADER", "X-WX-OPENID"))
     gateway_unionid_header: str = env_var(header("GATEWAY_UNIONID_HEADER", "X-WX-UNIONID"))

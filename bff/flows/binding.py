@@ -9,7 +9,7 @@ a session back while the binding goes.
 from __future__ import annotations
 
 from bff.errors import NotBound, SessionExpired
-from bff.flows.common import NO_WAIT, audit, now
+from bff.flows.common import NO_WAIT, audit_event, now
 from bff.flows.session import renew, session_hits
 from bff.models import CachedSession, Caller, Device, HandleIndex
 from bff.observability import note_outcome
@@ -47,7 +47,7 @@ def unbind_wechat(svc: Services, caller: Caller, device: Device) -> int:
         for record in records:
             svc.idaas.unbind_social(record.id, session.id_token, device)
         user.forget(caller.handle_sha256)
+        audit_event(svc, "unbound", "OK", subject=session.id_token_sub, records=len(records))
         user.commit()
-    audit.info("wechat unbound", extra={"records": len(records)})
     note_outcome("UNBOUND")
     return len(records)

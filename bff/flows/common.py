@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import logging
 import secrets
 import time
+from typing import Any
 
 from bff.apps import DEFAULT_APP
+from bff.audit import audit
 from bff.limits import Scope
 from bff.models import Caller, Device
+from bff.observability import hash_openid
+from bff.services import Services
 
-audit = logging.getLogger("bff.audit")
+audit_log = logging.getLogger("bff.audit")
 
 KNOWN_STATUSES = {
     "SUCCESS",
@@ -56,12 +59,10 @@ def per_caller(caller: Caller, device: Device) -> dict[Scope, str]:
     return {Scope.IP: client_ip(device), Scope.OPENID: caller.openid}
 
 
-def mask_ip(ip: str | None) -> str | None:
-    """A client IP as a user's device list may show it: its network, ``203.0.113.0/24`` or
-    ``2001:db8:1::/48``, never the address; ``None`` for none or not an address."""
-    try:
-        address = ipaddress.ip_address(ip or "")
-    except ValueError:
-        return None
-    bits = 24 if address.version == 4 else 48
-    return str(ipaddress.ip_network(f"{address}/{bits}", strict=False))
+def audit_event(
+    svc: Services, event: str, result: str, *, subject: str | None = None, **detail: Any
+) -> None:
+    """An audit record of ``svc``'s app (bff/audit.py): logged, and streamed when configured.
+    The IDaaS subject goes in hashed like the openid (a tenant's may be an e-mail address)."""
+    subject_hash = hash_openid(svc.openid_hash_key, subject) if subject else None
+    audit(event, result, svc.store.audit_stream, subject_hash=subject_hash, **detail)

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 
 from bff.errors import NotFound, RequestInProgress
+from bff.flows.common import audit_event
 from bff.flows.session import revoke, session_hits
 from bff.models import Caller
 from bff.observability import note_outcome
@@ -61,13 +62,16 @@ def end_session(svc: Services, caller: Caller, public_id: str) -> None:
     svc.store.count(session_hits(svc, caller))
     for digest, _ in svc.store.handles.live(caller.openid):
         if session_id(digest) == public_id:
+            audit_event(svc, "session_ended", "OK", session=public_id)  # rides the end
             svc.store.handles.end(caller.openid, digest)
             note_outcome("SESSION_ENDED")
             return
     raise NotFound(message="no session of yours has that id")
 
 
-def revoke_subject(deployment: Deployment, subject: str) -> list[tuple[str, str]]:
+def revoke_subject(
+    deployment: Deployment, subject: str, why: str = "operator"
+) -> list[tuple[str, str]]:
     """End every session of IDaaS user ``subject`` in every app: each openid the subject index
     lists is revoked as logout would (after a sign-in of it in flight has finished).
 
@@ -79,7 +83,7 @@ def revoke_subject(deployment: Deployment, subject: str) -> list[tuple[str, str]
         for openid in svc.store.openids_of(subject):
             for attempt in range(REVOKE_ATTEMPTS):
                 try:
-                    revoke(svc, openid)
+                    revoke(svc, openid, why=why, subject=subject)
                     break
                 except RequestInProgress:
                     if attempt == REVOKE_ATTEMPTS - 1:

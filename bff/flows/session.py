@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bff.errors import SESSION_TOKEN_GONE, IdaasError, SessionExpired, bad_response
-from bff.flows.common import NO_WAIT, now
+from bff.errors import SESSION_TOKEN_GONE, BffError, IdaasError, SessionExpired, bad_response
+from bff.flows.common import NO_WAIT, audit_event, now
 from bff.limits import Hits, Scope
 from bff.models import CachedSession, Caller, Device, HandleIndex, RefreshedToken
-from bff.observability import note_outcome
+from bff.observability import note_openid, note_outcome
 from bff.ratelimit import Route
 from bff.services import Services
 from bff.session_store import UserState
@@ -26,9 +26,13 @@ def refresh(svc: Services, caller: Caller, device: Device) -> RefreshedToken:
     hits = session_hits(svc, caller)
     with svc.store.lock(caller.openid, hits, wait_s=NO_WAIT, read=(CachedSession,)) as user:
         session = user.get(CachedSession)
-        if session is None:
-            raise SessionExpired()
-        renewed = renew(svc, user, session, device)
+        try:
+            if session is None:
+                raise SessionExpired()
+            renewed = renew(svc, user, session, device)
+        except BffError as exc:  # the record rides the release (or renew's commit)
+            audit_event(svc, "refresh_failed", exc.code)
+            raise
         user.commit()
     note_outcome("REFRESHED")
     assert renewed.id_token and renewed.id_token_exp  # noqa: S101 (renew sets both)
@@ -73,20 +77,37 @@ def session_status(svc: Services, caller: Caller) -> int | None:
 def logout(svc: Services, caller: Caller) -> None:
     """Forget the session, the pending bind and every handle of the user (the IdP offers no
     revocation: its session token simply expires, held by no one)."""
-    _forget(svc, caller.openid, caller.handle_sha256, session_hits(svc, caller))
+    _forget(svc, caller.openid, caller.handle_sha256, session_hits(svc, caller), "logout")
     note_outcome("LOGGED_OUT")
 
 
-def revoke(svc: Services, openid: str, handle_sha256: str | None = None) -> None:
-    """What logout does, for ``bff-admin session revoke`` (which knows no handle, and is not
-    rate-limited): the session, the pending bind and every handle of ``openid`` end."""
-    _forget(svc, openid, handle_sha256, None)
+def revoke(
+    svc: Services,
+    openid: str,
+    handle_sha256: str | None = None,
+    why: str = "operator",
+    subject: str | None = None,
+) -> None:
+    """What logout does, for ``bff-admin session revoke`` and the IdP's events (which know no
+    handle, and are not rate-limited): the session, the pending bind and every handle of
+    ``openid`` end. ``why``: the audit record's result (``operator``, an IdP event type)."""
+    _forget(svc, openid, handle_sha256, None, "revoked", why, subject)
 
 
-def _forget(svc: Services, openid: str, handle_sha256: str | None, hits: Hits | None) -> None:
+def _forget(
+    svc: Services,
+    openid: str,
+    handle_sha256: str | None,
+    hits: Hits | None,
+    event: str,
+    result: str = "OK",
+    subject: str | None = None,
+) -> None:
     """Under the openid lock, so a login or bind in flight cannot write the session back after;
     it does not wait for it (409 ``BFF.REQUEST_IN_PROGRESS``, retry). Two round trips: limit +
     lock + the handle index; every key deleted + release."""
     with svc.store.lock(openid, hits, wait_s=NO_WAIT, read=(HandleIndex,)) as user:
         user.forget(handle_sha256)
+        note_openid(svc.openid_hash_key, openid)
+        audit_event(svc, event, result, subject=subject)
         user.commit()

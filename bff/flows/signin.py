@@ -9,13 +9,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
+from bff.audit import mask_ip
 from bff.credentials import BindCredential
-from bff.errors import STATE_TOKEN_GONE, IdaasError, NoPendingBind, NoPendingStep, bad_response
+from bff.errors import (
+    STATE_TOKEN_GONE,
+    BffError,
+    IdaasError,
+    NoPendingBind,
+    NoPendingStep,
+    bad_response,
+)
 from bff.flows.common import (
     KNOWN_STATUSES,
     SPEND_WAIT_S,
-    audit,
-    mask_ip,
+    audit_event,
+    audit_log,
     new_handle,
     now,
     per_caller,
@@ -57,6 +65,7 @@ def open_wechat_session(svc: Services, wx_code: str, device: Device) -> WechatSe
         fingerprint=device.fingerprint,
         ip=mask_ip(device.ip),
     )
+    audit_event(svc, "handle_issued", "OK")  # rides the handle's write
     svc.store.handles.save(digest, record)
     note_outcome("HANDLE_ISSUED")
     return WechatSession(handle, svc.settings.handle_ttl_s)
@@ -64,20 +73,26 @@ def open_wechat_session(svc: Services, wx_code: str, device: Device) -> WechatSe
 
 def login(svc: Services, caller: Caller, code: str, device: Device) -> Outcome:
     """A WeChat login with a fresh wx.login code."""
-    return _login(svc, caller, device, partial(svc.idaas.login, code, device))
+    return _login(svc, caller, device, partial(svc.idaas.login, code, device), "login")
 
 
 def login_with_phone(svc: Services, caller: Caller, phone_code: str, device: Device) -> Outcome:
     """A login with the WeChat phone-number button's code; one budget with :func:`login`."""
-    return _login(svc, caller, device, partial(svc.idaas.login_with_phone, phone_code, device))
+    call = partial(svc.idaas.login_with_phone, phone_code, device)
+    return _login(svc, caller, device, call, "login/phone")
 
 
 def _login(
-    svc: Services, caller: Caller, device: Device, call: Callable[[], IdaasAnswer]
+    svc: Services, caller: Caller, device: Device, call: Callable[[], IdaasAnswer], route: str
 ) -> Outcome:
     hits = svc.limiter.hits(Route.LOGIN, per_caller(caller, device), fail_open=True)
     with svc.store.lock(caller.openid, hits, wait_s=SPEND_WAIT_S) as user:
-        return settle(svc, user, caller, call())
+        try:
+            answer = call()
+        except BffError as exc:
+            audit_event(svc, "signin_failed", exc.code, route=route)  # rides the release
+            raise
+        return settle(svc, user, caller, answer, route=route)
 
 
 def bind(svc: Services, caller: Caller, credential: BindCredential, device: Device) -> Outcome:
@@ -118,15 +133,13 @@ def spend(
         try:
             answer = call(pending)
         except IdaasError as exc:
-            audit.info("step failed", extra={"route": route, "error_code": exc.code})
+            audit_event(svc, "signin_failed", exc.code, route=route)  # rides the release
             if exc.suffix in STATE_TOKEN_GONE:
                 user.delete_pending(pending)
                 user.commit()
                 raise missing() from None
             raise  # wrong password, locked, ...: the pending step stays for a retry
-        outcome = settle(svc, user, caller, answer, spent=pending)
-    audit.info("step answered", extra={"route": route, "status": outcome.status})
-    return outcome
+        return settle(svc, user, caller, answer, spent=pending, route=route)
 
 
 def settle(
@@ -136,8 +149,10 @@ def settle(
     answer: IdaasAnswer,
     *,
     spent: PendingBind | None = None,
+    route: str = "login",
 ) -> Outcome:
-    """Keep what the IDaaS handed over (one commit) and answer it trimmed.
+    """Keep what the IDaaS handed over (one commit, the outcome's audit record in it) and
+    answer it trimmed.
 
     A session_token is cached (SUCCESS, or any status that brings one); a state_token is kept
     as the pending step; each independently of the other. ``spent``: the pending bind this
@@ -156,6 +171,8 @@ def settle(
         user.save_pending(PendingBind(answer.state_token, status, policy))
     elif spent is not None and session is None:
         user.delete_pending(spent)  # a 200 without a new step spent the old one
+    subject = session.id_token_sub if session else None
+    audit_event(svc, "signin", status, subject=subject, route=route)
     user.commit()
     _warn_on_new_subject(user.replaced, session)
     count_outcome(status if status in KNOWN_STATUSES else "OTHER")
@@ -188,4 +205,4 @@ def _warn_on_new_subject(replaced: CachedSession | None, session: CachedSession 
     before = replaced.id_token_sub if replaced else None
     after = session.id_token_sub if session else None
     if before is not None and after is not None and before != after:
-        audit.warning("IDaaS subject changed for this WeChat account")
+        audit_log.warning("IDaaS subject changed for this WeChat account")

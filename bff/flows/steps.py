@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from bff.credentials import SliderAnswer
 from bff.errors import NoPendingStep, PasswordPolicyError
-from bff.flows.common import audit, client_ip, per_caller
+from bff.flows.common import audit_event, client_ip, per_caller
 from bff.flows.signin import spend
 from bff.flows.verification_codes import mask_destination
 from bff.limits import Scope
@@ -74,7 +74,7 @@ def send_mfa_code(svc: Services, caller: Caller, slider: SliderAnswer, device: D
     captcha_token = svc.idaas.verify_captcha(slider.token, slider.point_json, mobile, device)
     svc.limiter.hit(Route.CODES, {Scope.DESTINATION: destination_key(mobile)}, fail_open=False)
     svc.idaas.send_mfa_code(mobile, captcha_token, pending.state_token, device)
-    audit.info("verification code sent", extra={"channel": "sms", "purpose": "mfa"})
+    audit_event(svc, "code_sent", "OK", channel="sms", purpose="mfa")
     note_outcome("CODE_SENT")
 
 

@@ -22,7 +22,7 @@ import re
 
 from bff.credentials import CodeRequest
 from bff.errors import BadRequest, IdaasError, NoPendingBind
-from bff.flows.common import audit, client_ip
+from bff.flows.common import audit_event, client_ip
 from bff.limits import Scope
 from bff.models import BIND_STATUSES, Caller, Device
 from bff.observability import note_outcome
@@ -84,7 +84,7 @@ def send_verification_code(
         svc.limiter.hit(Route.CODES, {Scope.DESTINATION: destination_key(to)}, fail_open=False)
         svc.idaas.send_code(request.channel, request.purpose, to, captcha_token, device)
     except IdaasError as exc:
-        audit.info("verification code refused", extra={**where, "error_code": exc.code})
+        audit_event(svc, "code_refused", exc.code, **where)
         raise
-    audit.info("verification code sent", extra=where)
+    audit_event(svc, "code_sent", "OK", **where)
     note_outcome("CODE_SENT")

@@ -61,6 +61,10 @@ class Keys:
         session expires); by the subject's SHA-256, as a subject may be a user's name."""
         return self.key("subject", hashlib.sha256(sub.encode()).hexdigest()[:32])
 
+    def audit(self) -> str:
+        """The app's audit stream (bff/audit.py)."""
+        return f"{self._prefix}:audit"
+
     def handles(self, openid: str) -> str:
         """The per-openid index of handle digests (a sorted set, scored by expiry)."""
         return self.key("handles", openid)

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bff.audit import queue_entries, take_queued
 from bff.models import CachedSession, HandleRecord
 from bff.session_store.base import (
     Keys,
@@ -73,6 +74,7 @@ class HandleStore:
             pipe.zadd(index, {digest: now + self._ttl_s})
             pipe.zremrangebyscore(index, "-inf", now)
             pipe.expire(index, self._ttl_s)
+            queue_entries(pipe, take_queued())  # the request's audit records ride along
             pipe.execute()
 
     def authenticate(self, digest: str) -> tuple[HandleRecord | None, CachedSession | None, bool]:
@@ -121,4 +123,5 @@ class HandleStore:
             pipe.delete(self._keys.handle(digest))
             pipe.zrem(self._keys.handles(openid), digest)
             pipe.set(self._keys.revoked(digest), 1, ex=self._ttl_s)
+            queue_entries(pipe, take_queued())
             pipe.execute()

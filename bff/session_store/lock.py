@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
+from bff.audit import queue_entries, take_queued
 from bff.errors import RequestInProgress
 from bff.limits import Hits
 from bff.observability import LOCK_LEASES_LOST
@@ -171,6 +172,7 @@ class UserLock:
             if script:
                 pipe.eval(_RELEASE, 1, lock, self._token)
             _queue_deletes(pipe, deletes, self.cluster)
+            queue_entries(pipe, take_queued())  # the request's audit records ride along
             results = pipe.execute()
         if release:
             self.held, self.repairs = False, []

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from bff.audit import AuditStream, queue_entries, take_queued
 from bff.lazy import Lazy
 from bff.limits import Hits
 from bff.models import CachedSession, PendingBind
@@ -39,6 +40,7 @@ class SessionStore:
         state_ttl_s: int,
         handle_ttl_s: int,
         lock_lease_s: float,
+        audit_maxlen: int = 0,
     ) -> None:
         self._client: Lazy[RedisClient] = Lazy(
             (lambda: client) if isinstance(client, RedisClient) else client
@@ -48,6 +50,8 @@ class SessionStore:
         self._state_ttl_s = state_ttl_s
         self._handle_ttl_s = handle_ttl_s
         self._lock_lease_s = lock_lease_s
+        # The app's audit stream (bff/audit.py), or None: records are logged only.
+        self.audit_stream = AuditStream(self._keys.audit(), audit_maxlen) if audit_maxlen else None
         self.handles = HandleStore(lambda: self._redis, self._keys, handle_ttl_s)
 
     @property
@@ -124,6 +128,21 @@ class SessionStore:
             )
         return [item.decode() if isinstance(item, bytes) else str(item) for item in found]
 
+    def flush_audit(self) -> None:
+        """The request's audit entries no pipeline carried yet, in one (fails closed: the
+        records are in the log already, and the caller decides what a failure means)."""
+        entries = take_queued()
+        if entries:
+            with fail_closed("audit"), self._redis.pipeline(transaction=False) as pipe:
+                queue_entries(pipe, entries)
+                pipe.execute()
+
+    def audit_tail(self, count: int) -> list[tuple[str, dict[str, str]]]:
+        """The app's last ``count`` audit entries, the oldest first: ``(id, fields)``."""
+        with fail_closed("audit"):
+            found: Any = self._redis.xrevrange(self._keys.audit(), count=count)
+        return [(_text(i), {_text(k): _text(v) for k, v in f.items()}) for i, f in reversed(found)]
+
     def close(self) -> None:
         """Close the client's connections (tests and shutdown)."""
         built = self._client.built
@@ -180,3 +199,7 @@ class SessionStore:
 def _ttl(value: int) -> int | None:
     """A TTL as Redis answers it, None for a key that does not exist (-2)."""
     return None if value == -2 else int(value)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -7,8 +7,9 @@ import re
 import secrets
 import time
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 
+from bff.errors import SessionStoreUnavailable
 from bff.observability import (
     begin_request,
     count_request,
@@ -35,10 +36,11 @@ def _route() -> str:
 def _start() -> None:
     offered = request.headers.get("X-Request-ID", "")
     traceparent = request.headers.get("traceparent", "")
-    begin_request(
+    record = begin_request(
         offered if _SANE_REQUEST_ID.match(offered) else secrets.token_hex(16),
         traceparent if _TRACEPARENT.match(traceparent) else None,
     )
+    record.client_ip = request.remote_addr  # ProxyFix's; an audit record shows its network
 
 
 def _finish(resp: Response) -> Response:
@@ -46,6 +48,8 @@ def _finish(resp: Response) -> Response:
     if record is None:  # a request that failed before _start ran
         record = begin_request(secrets.token_hex(16))
     resp.headers["X-Request-ID"] = record.request_id
+    if record.audit:  # audit records no pipeline of the request carried: one of their own
+        _flush_audit()
     # Handles and id_tokens travel in answers: no cache (browser, proxy, CDN) keeps any.
     resp.headers["Cache-Control"] = "no-store"
     elapsed = time.perf_counter() - record.started
@@ -71,6 +75,14 @@ def _finish(resp: Response) -> Response:
         },
     )
     return resp
+
+
+def _flush_audit() -> None:
+    deployment = current_app.extensions["bff"]
+    try:
+        next(iter(deployment.apps.values())).store.flush_audit()  # the apps share one Redis
+    except SessionStoreUnavailable:
+        log.warning("audit records not streamed: the session store is unavailable")
 
 
 def _teardown(exc: BaseException | None) -> None:

@@ -10,9 +10,9 @@ import sys
 import pytest
 
 from bff import flows
+from bff.audit import mask_ip
 from bff.credentials import UsernamePassword
 from bff.errors import NoPendingBind
-from bff.flows.common import mask_ip
 from bff.models import Caller, Device, Outcome
 from bff.services import build_services
 from bff.settings import load_settings

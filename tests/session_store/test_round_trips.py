@@ -91,3 +91,19 @@ def test_a_success_login_is_two_round_trips_and_eight_commands(
     assert resp[0].status_code == 200 and resp[0].json["status"] == "SUCCESS"
     assert trips == 2, trips
     assert commands == {"incr": 2, "set": 2, "del": 1, "zadd": 1, "expireat": 2}, commands
+
+
+def test_with_the_audit_stream_a_bind_is_still_two_round_trips(
+    make_app, counted, wechat_sim, idaas_sim
+):
+    """The bind's audit record rides its commit: one XADD more, no round trip more."""
+    app = make_app(REDIS_URL=counted.url, IDENTITY_SOURCE="gateway", AUDIT_STREAM_MAXLEN="1000")
+    _warm(app, wechat_sim, idaas_sim)
+    caller = _caller(app, wechat_sim, idaas_sim)
+    caller.pending_bind()
+    resp = []
+    trips, commands = _used(counted, lambda: resp.append(caller.bind(password=PASSWORD)))
+    assert resp[0].status_code == 200 and resp[0].json["status"] == "SUCCESS"
+    assert trips == 2, trips
+    assert commands.pop("xadd") == 1
+    assert commands == {"incr": 3, "set": 3, "get": 1, "del": 1, "zadd": 1, "expireat": 2}

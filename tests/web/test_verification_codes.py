@@ -293,10 +293,10 @@ def test_no_captcha_token_code_or_number_in_answers_or_logs(
     for value in (*secrets_, ALICE_MOBILE, "13800000000", ALICE_EMAIL):
         assert value not in out
     logged = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-    sent = [line for line in logged if line.get("message") == "verification code sent"]
+    sent = [line for line in logged if line.get("message") == "code_sent"]  # audit records
     assert [line["to"] for line in sent] == ["a***@example.com", "+86-138****0000"]
-    refused = [line for line in logged if line.get("message") == "verification code refused"]
-    assert refused[0]["to"] == "+86-138****0000" and refused[0]["error_code"].endswith("0002")
+    refused = [line for line in logged if line.get("message") == "code_refused"]
+    assert refused[0]["to"] == "+86-138****0000" and refused[0]["result"].endswith("0002")
 
 
 def test_register_code_needs_a_user_register_step(auth, idaas_sim):

@@ -1,0 +1,121 @@
+"""The audit stream: one record per event of a walk-through, on the bff.audit log and on the
+app's Redis Stream (AUDIT_STREAM_MAXLEN), with no secret in any field; bff-admin audit tail."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bff.admin import main as admin
+from tests.support.app import DEVICE, PASSWORD, AuthActions
+
+
+@pytest.fixture
+def streamed(make_app, wechat_sim, idaas_sim, redis, key_prefix):
+    app = make_app(AUDIT_STREAM_MAXLEN="1000", LOG_LEVEL="INFO")
+    yield AuthActions(app.test_client(), wechat_sim, idaas_sim)
+    redis.delete(f"{key_prefix}:audit")
+
+
+def _stream(redis, key_prefix) -> list[dict[str, str]]:
+    return [fields for _, fields in redis.xrange(f"{key_prefix}:audit")]
+
+
+def test_a_walk_through_is_one_record_per_event_and_no_secret(
+    streamed, idaas_sim, wechat_sim, redis, key_prefix
+):
+    auth = streamed
+    auth.pending_bind()  # a handle, then a login answering SOCIAL_BIND
+    assert auth.bind(password="wrong-Passw0rd").status_code == 400  # a failed bind attempt
+    assert auth.bind().status_code == 200
+    assert auth.client.post("/api/v1/session/refresh", headers=auth.headers()).status_code == 200
+    assert auth.client.delete("/api/v1/session", headers=auth.headers()).status_code == 204
+    records = _stream(redis, key_prefix)
+    assert [
+        (r["event"], r["result"].rsplit(".", 2)[-2:][0] if "." in r["result"] else r["result"])
+        for r in records
+    ] == [
+        ("handle_issued", "OK"),
+        ("signin", "SOCIAL_BIND"),
+        ("signin_failed", "LOGIN"),  # IDAAS.SDK.LOGIN.1005, the IDaaS's code
+        ("signin", "SUCCESS"),
+        ("logout", "OK"),
+    ]
+    first = records[0]
+    assert set(first) == {
+        "v",
+        "ts",
+        "event",
+        "result",
+        "app",
+        "openid_hash",
+        "subject_hash",
+        "request_id",
+        "ip",
+    }
+    assert first["v"] == "1" and first["app"] == "default" and first["ip"] == "127.0.0.0/24"
+    assert len({r["openid_hash"] for r in records}) == 1 and records[0]["openid_hash"]
+    assert records[3]["subject_hash"] and records[3]["route"] == "username-password"
+    assert len({r["request_id"] for r in records}) == 5  # each its request's
+    text = json.dumps(records)
+    secrets = [
+        auth.handle,
+        auth.openid,
+        auth.unionid,
+        PASSWORD,
+        "wrong-Passw0rd",
+        "alice",
+        *idaas_sim.session_tokens,
+        *idaas_sim.state_tokens,
+        *idaas_sim.id_tokens,
+        *wechat_sim.session_keys,
+    ]
+    assert [s for s in secrets if s and s in text] == []
+
+
+def test_revocations_and_ended_devices_are_records(streamed, redis, key_prefix, env):
+    auth = streamed
+    auth.signed_in()
+    tablet = auth.headers()
+    phone_handle = auth.open_session()  # a second device
+    sessions = auth.client.get("/api/v1/sessions", headers=auth.headers()).json["sessions"]
+    other = next(s["id"] for s in sessions if not s["current"])
+    assert (
+        auth.client.delete(f"/api/v1/sessions/{other}", headers=auth.headers()).status_code == 204
+    )
+    assert phone_handle and tablet
+    assert (
+        admin(["session", "revoke", "--subject", "alice"], {**env, "AUDIT_STREAM_MAXLEN": "1000"})
+        == 0
+    )
+    events = [(r["event"], r["result"]) for r in _stream(redis, key_prefix)]
+    ended = events.index(("session_ended", "OK"))
+    assert ("revoked", "operator") in events[ended:]  # alice's openids, this test's among them
+
+
+def test_bff_admin_audit_tail_prints_the_last_records(streamed, env, capsys):
+    streamed.pending_bind()
+    environ = {**env, "AUDIT_STREAM_MAXLEN": "1000"}
+    capsys.readouterr()
+    assert admin(["audit", "tail", "-n", "1"], environ) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    record = json.loads(line)
+    assert record["event"] == "signin" and record["result"] == "SOCIAL_BIND" and record["id"]
+    assert admin(["audit", "tail"], {**env, "AUDIT_STREAM_MAXLEN": "0"}) == 2  # off: says so
+
+
+def test_without_the_stream_the_records_are_log_lines_only(
+    make_app, wechat_sim, idaas_sim, redis, key_prefix, capsys
+):
+    auth = AuthActions(make_app().test_client(), wechat_sim, idaas_sim)
+    auth.pending_bind()
+    assert not redis.exists(f"{key_prefix}:audit")
+    lines = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"bff.audit"' in line
+    ]
+    assert [(line["event"], line["result"]) for line in lines] == [
+        ("handle_issued", "OK"),
+        ("signin", "SOCIAL_BIND"),
+    ]
+    assert not any(value in json.dumps(lines) for value in DEVICE.values())
