@@ -28,7 +28,7 @@ STORE_ERRORS = (redis.RedisError, RedisClusterException)
 
 
 class Keys:
-    """The contract keys (session, pending, handle) and bff's own (handles, lock, rl)."""
+    """The contract keys (session, pending, handle) and bff's own (handles, lock, rl, idp-event)."""
 
     def __init__(self, prefix: str) -> None:
         self._prefix = prefix
@@ -53,6 +53,10 @@ class Keys:
         """The openids whose session is of IDaaS user ``sub`` (a sorted set scored by when each
         session expires); by the subject's SHA-256, as a subject may be a user's name."""
         return self.key("subject", hashlib.sha256(sub.encode()).hexdigest()[:32])
+
+    def idp_event(self, nonce: str) -> str:
+        """A nonce of the IdP's events already received (the replay guard), by its SHA-256."""
+        return self.key("idp-event", hashlib.sha256(nonce.encode()).hexdigest()[:32])
 
     def handles(self, openid: str) -> str:
         """The per-openid index of handle digests (a sorted set, scored by expiry)."""

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from bff.web.views import bind, gateway, ops, session, signin
+from bff.web.views import bind, gateway, idp, ops, session, signin
 
-BLUEPRINTS = (signin.bp, bind.bp, session.bp, gateway.bp, ops.bp)
+BLUEPRINTS = (signin.bp, bind.bp, session.bp, gateway.bp, idp.bp, ops.bp)

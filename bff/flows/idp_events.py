@@ -1,0 +1,109 @@
+"""Events the IDaaS tenant pushes (its WebHook): a user disabled, deleted, their password changed
+or their WeChat unbound ends every session of that user, in every app, before the answer.
+
+The checks run in this order, each refusing with nothing changed: the signature, the timestamp
+(within ``IDP_EVENTS_MAX_AGE_S`` of now), the nonce (never seen in twice that); only then is the
+event's data opened. The scheme itself is :mod:`bff.idp_events`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bff.errors import BadRequest, BffError, NotFound, Unauthenticated
+from bff.flows.common import audit
+from bff.flows.devices import revoke_subject
+from bff.idp_events import EventKeys, SealedEvent, open_data, signed
+from bff.observability import hash_openid, note_outcome
+from bff.services import Deployment
+from bff.settings import Settings
+
+log = logging.getLogger("bff.idp_events")
+
+# The events after which the user must sign in again (IDAAS.md §7 [doc]); any other is noted.
+ENDS_SESSIONS = frozenset({"USER_DISABLE", "USER_DELETE", "USER_UPDATE_PWD", "USER_SOCIAL_UNBIND"})
+
+
+@dataclass(frozen=True)
+class EventReceipt:
+    """What the receiver answers: the event was taken, and how many sessions (openids) ended."""
+
+    received: bool
+    event_type: str
+    ended_sessions: int
+
+
+def event_keys(settings: Settings) -> EventKeys | None:
+    """The receiver's keys; None when it is off (not all three ``IDP_EVENTS_*`` keys set)."""
+    token = settings.idp_events_token
+    encryption, signature = settings.idp_events_encryption_key, settings.idp_events_signature_key
+    if not (token and encryption and signature):
+        return None
+    return EventKeys(token, encryption, signature)
+
+
+def receive_event(deployment: Deployment, body: Mapping[str, str]) -> EventReceipt:
+    """Check the event in ``body`` (its five fields, loaded) and act on it, in the order the
+    module's docstring gives.
+
+    :raises NotFound: the receiver is off.
+    :raises Unauthenticated: a bad signature, a stale timestamp or a spent nonce.
+    :raises BadRequest: the data does not open, or names no user.
+    :raises SessionStoreUnavailable: Redis is down (nothing is acted on).
+    """
+    keys = event_keys(deployment.settings)
+    if keys is None:
+        raise NotFound()
+    event = SealedEvent(
+        body["nonce"], body["timestamp"], body["eventType"], body["data"], body["signature"]
+    )
+    _admit(deployment, keys, event)
+    data = open_data(keys, event)
+    note_outcome("IDP_EVENT")
+    if event.event_type not in ENDS_SESSIONS:
+        audit.info("IdP event noted", extra={"event_type": event.event_type})
+        return EventReceipt(True, event.event_type, 0)
+    subject = _subject(data)
+    try:
+        ended = len(revoke_subject(deployment, subject))
+    except BffError:  # a lock held throughout, Redis gone: the IdP's retry must not be a replay
+        deployment.default.store.release_event_nonce(event.nonce)
+        raise
+    audit.info(
+        "IdP event: sessions ended",
+        extra={
+            "event_type": event.event_type,
+            "subject_hash": hash_openid(deployment.default.openid_hash_key, subject),
+            "ended_sessions": ended,
+        },
+    )
+    return EventReceipt(True, event.event_type, ended)
+
+
+def _admit(deployment: Deployment, keys: EventKeys, event: SealedEvent) -> None:
+    """The signature, then the timestamp, then the nonce (spent by this call).
+
+    :raises Unauthenticated: logged as a warning with the event type only.
+    """
+    refused = None
+    max_age_s = deployment.settings.idp_events_max_age_s
+    if not signed(keys, event):
+        refused = "bad signature", "the event's signature does not match"
+    elif abs(time.time() * 1000 - int(event.timestamp)) > max_age_s * 1000:
+        refused = "stale", f"the event's timestamp is not within {max_age_s} s of now"
+    elif not deployment.default.store.claim_event_nonce(event.nonce, 2 * max_age_s):
+        refused = "replayed", "this event was already received (its nonce is spent)"
+    if refused is not None:
+        log.warning("IdP event refused: %s", refused[0], extra={"event_type": event.event_type})
+        raise Unauthenticated(message=refused[1])
+
+
+def _subject(data: dict[str, object]) -> str:
+    """The IDaaS user the event is about (``userId``: the id_token's ``sub``)."""
+    subject = data.get("userId")
+    if not isinstance(subject, str) or not subject:
+        raise BadRequest(message="the event's data names no userId")
+    return subject
