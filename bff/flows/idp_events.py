@@ -1,9 +1,9 @@
 """Events the IDaaS tenant pushes (its WebHook): a user disabled, deleted, their password changed
 or their WeChat unbound ends every session of that user, in every app, before the answer.
 
-The checks run in this order, each refusing with nothing changed: the signature, the timestamp
-(within ``IDP_EVENTS_MAX_AGE_S`` of now), the nonce (never seen in twice that); only then is the
-event's data opened. The scheme itself is :mod:`bff.idp_events`.
+The checks run in this order, each refusing with nothing changed: the security token and the
+signature, the timestamp (within ``IDP_EVENTS_MAX_AGE_S`` of now), the nonce (never seen in twice
+that); only then is the event's data opened. The scheme itself is :mod:`bff.idp_events`.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bff.errors import BadRequest, BffError, NotFound, Unauthenticated
+from bff.errors import BffError, NotFound, Unauthenticated
 from bff.flows.common import audit
 from bff.flows.devices import revoke_subject
-from bff.idp_events import EventKeys, SealedEvent, open_data, signed
+from bff.idp_events import EventKeys, SealedEvent, epoch_seconds, open_data, signed, subject_of
 from bff.observability import hash_openid, note_outcome
 from bff.services import Deployment
 from bff.settings import Settings
@@ -45,9 +45,12 @@ def event_keys(settings: Settings) -> EventKeys | None:
     return EventKeys(token, encryption, signature)
 
 
-def receive_event(deployment: Deployment, body: Mapping[str, str]) -> EventReceipt:
-    """Check the event in ``body`` (its five fields, loaded) and act on it, in the order the
-    module's docstring gives.
+def receive_event(
+    deployment: Deployment, token: str | None, body: Mapping[str, str]
+) -> EventReceipt:
+    """Check the event in ``body`` (its five fields, loaded: ``nonce``, ``timestamp``,
+    ``event``, ``data``, ``sign``) sent with ``token`` (the request's ``Authorization: Bearer``)
+    and act on it, in the order the module's docstring gives.
 
     :raises NotFound: the receiver is off.
     :raises Unauthenticated: a bad signature, a stale timestamp or a spent nonce.
@@ -57,16 +60,14 @@ def receive_event(deployment: Deployment, body: Mapping[str, str]) -> EventRecei
     keys = event_keys(deployment.settings)
     if keys is None:
         raise NotFound()
-    event = SealedEvent(
-        body["nonce"], body["timestamp"], body["eventType"], body["data"], body["signature"]
-    )
-    _admit(deployment, keys, event)
-    data = open_data(keys, event)
+    event = SealedEvent(body["nonce"], body["timestamp"], body["event"], body["data"], body["sign"])
+    _admit(deployment, keys, token, event)
+    clear = open_data(keys, event)
     note_outcome("IDP_EVENT")
     if event.event_type not in ENDS_SESSIONS:
         audit.info("IdP event noted", extra={"event_type": event.event_type})
         return EventReceipt(True, event.event_type, 0)
-    subject = _subject(data)
+    subject = subject_of(clear)
     try:
         ended = len(revoke_subject(deployment, subject))
     except BffError:  # a lock held throughout, Redis gone: the IdP's retry must not be a replay
@@ -83,27 +84,19 @@ def receive_event(deployment: Deployment, body: Mapping[str, str]) -> EventRecei
     return EventReceipt(True, event.event_type, ended)
 
 
-def _admit(deployment: Deployment, keys: EventKeys, event: SealedEvent) -> None:
-    """The signature, then the timestamp, then the nonce (spent by this call).
+def _admit(deployment: Deployment, keys: EventKeys, token: str | None, event: SealedEvent) -> None:
+    """The token and the signature, then the timestamp, then the nonce (spent by this call).
 
     :raises Unauthenticated: logged as a warning with the event type only.
     """
     refused = None
     max_age_s = deployment.settings.idp_events_max_age_s
-    if not signed(keys, event):
-        refused = "bad signature", "the event's signature does not match"
-    elif abs(time.time() * 1000 - int(event.timestamp)) > max_age_s * 1000:
+    if not signed(keys, token, event):
+        refused = "bad signature", "the event's token or signature does not match"
+    elif abs(time.time() - epoch_seconds(event.timestamp)) > max_age_s:
         refused = "stale", f"the event's timestamp is not within {max_age_s} s of now"
     elif not deployment.default.store.claim_event_nonce(event.nonce, 2 * max_age_s):
         refused = "replayed", "this event was already received (its nonce is spent)"
     if refused is not None:
         log.warning("IdP event refused: %s", refused[0], extra={"event_type": event.event_type})
         raise Unauthenticated(message=refused[1])
-
-
-def _subject(data: dict[str, object]) -> str:
-    """The IDaaS user the event is about (``userId``: the id_token's ``sub``)."""
-    subject = data.get("userId")
-    if not isinstance(subject, str) or not subject:
-        raise BadRequest(message="the event's data names no userId")
-    return subject

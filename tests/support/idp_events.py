@@ -1,14 +1,15 @@
-"""The IDaaS tenant's side of its WebHook, written apart from bff's: a sealed, signed event body."""
+"""The IDaaS tenant's side of its WebHook, written apart from bff's, from the vendor's CIAM pages:
+the security token as ``Authorization: Bearer``, the body ``{nonce, timestamp, event, data,
+sign}``, ``data`` the user id AES-256-ECB encrypted, ``sign`` base64 of an HMAC-SHA256 over
+``nonce&timestamp&event&data``."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
-import json
 import secrets
 import time
-from typing import Any
 
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -31,29 +32,34 @@ def encrypt(plain: bytes, key: str = ENCRYPTION_KEY) -> str:
     return base64.b64encode(encryptor.update(padded) + encryptor.finalize()).decode()
 
 
+HEADERS = {"Authorization": f"Bearer {TOKEN}"}
+
+
 def sign(timestamp: str, nonce: str, event_type: str, data: str, key: str = SIGNATURE_KEY) -> str:
-    message = "\n".join([TOKEN, timestamp, nonce, event_type, data]).encode()
-    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+    message = f"{nonce}&{timestamp}&{event_type}&{data}".encode()
+    return base64.b64encode(hmac.new(key.encode(), message, hashlib.sha256).digest()).decode()
 
 
 def sealed(
     event_type: str,
     user_id: str,
     *,
-    timestamp_ms: int | None = None,
+    timestamp: int | None = None,
     data: str | None = None,
-    **extra: Any,
-) -> dict[str, str]:
-    """A body the tenant would push: ``data`` sealed, then the whole signed."""
-    timestamp = str(int(time.time() * 1000) if timestamp_ms is None else timestamp_ms)
+    oem_names: bool = False,
+) -> dict[str, object]:
+    """A body the tenant would push (``timestamp``: seconds, now by default): the user id
+    sealed, then the whole signed; ``oem_names``: ``eventType``/``signature`` as the OEM's."""
+    stamp = int(time.time()) if timestamp is None else timestamp
     nonce = secrets.token_hex(16)
     if data is None:
-        event = {"userId": user_id, "eventType": event_type, **extra}
-        data = encrypt(json.dumps(event).encode())
+        data = encrypt(user_id.encode())
+    signature = sign(str(stamp), nonce, event_type, data)
+    event_name, sign_name = ("eventType", "signature") if oem_names else ("event", "sign")
     return {
         "nonce": nonce,
-        "timestamp": timestamp,
-        "eventType": event_type,
+        "timestamp": stamp,
+        event_name: event_type,
         "data": data,
-        "signature": sign(timestamp, nonce, event_type, data),
+        sign_name: signature,
     }

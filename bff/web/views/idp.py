@@ -1,17 +1,17 @@
 """The IDaaS tenant's WebHook: events about its users, some of which end their sessions.
 
-Not a mini program's endpoint: no handle is read (``Authorization`` is never looked at), the
-event's own signature is its credential, and the gateway routes this path from the IdP's
-addresses only (docs/gateway.md). Off (404, as an unknown path) until the three
-``IDP_EVENTS_*`` keys are set.
+Not a mini program's endpoint: no handle is looked up (``Authorization: Bearer`` carries the
+tenant's security token, compared with ``IDP_EVENTS_TOKEN``), the event's signature is the other
+credential, and the gateway routes this path from the IdP's addresses only (docs/gateway.md).
+Off (404, as an unknown path) until the three ``IDP_EVENTS_*`` keys are set.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app
-from marshmallow import EXCLUDE, Schema, fields, validate
+from flask import Blueprint, current_app, request
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 
 from bff import flows
 from bff.errors import (
@@ -36,8 +36,22 @@ def _ascii(max_len: int, pattern: str = r"^[\x21-\x7e]+$") -> fields.String:
     )
 
 
+class Timestamp(fields.Field):  # type: ignore[type-arg]
+    """An integer (the vendor's), or its digits in a string; kept as its digits (signed so)."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 10**16:
+            return str(value)
+        if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 16:
+            return value
+        raise ValidationError("not a timestamp (an integer)")
+
+
+ALIASES = {"eventType": "event", "signature": "sign"}  # the OEM's names [oem] -> the vendor's
+
+
 class IdpEventRequest(Schema):
-    """The tenant's body [oem]; fields it may add besides are ignored (the signature does not
+    """The tenant's body [doc]; fields it may add besides are ignored (the signature does not
     cover them)."""
 
     class Meta:
@@ -46,18 +60,28 @@ class IdpEventRequest(Schema):
     openapi_examples = {
         "USER_DISABLE": {
             "nonce": "6f1c2a9e",
-            "timestamp": "1764806400000",
-            "eventType": "USER_DISABLE",
+            "timestamp": 1764806400,
+            "event": "USER_DISABLE",
             "data": "q83vEjRWeJASNFZ4kKvN7w==",
-            "signature": "0" * 64,
+            "sign": "dGhlIEhNQUMtU0hBMjU2IG9mIHRoZSBldmVudCwgYmFzZTY0IQ==",
         }
     }
 
     nonce = _ascii(128)
-    timestamp = _ascii(16, r"^[0-9]+$")  # milliseconds since the epoch
-    eventType = _ascii(64, r"^[A-Z0-9_]+$")  # noqa: N815 (the tenant's name)
+    timestamp = Timestamp(required=True, metadata={"description": "seconds or milliseconds"})
+    event = _ascii(64, r"^[A-Z0-9_]+$")
     data = _ascii(8192, r"^[A-Za-z0-9+/]+={0,2}$")  # base64 of the AES-256-ECB ciphertext
-    signature = _ascii(64, r"^[0-9a-f]{64}$")  # lowercase hex of an HMAC-SHA256
+    sign = _ascii(128, r"^[A-Za-z0-9+/]+={0,2}$")  # base64 of an HMAC-SHA256
+
+    @pre_load
+    def _vendor_names(self, data: Any, **kwargs: Any) -> Any:
+        """``eventType`` and ``signature`` (the OEM's) stand for ``event`` and ``sign``."""
+        if isinstance(data, dict):
+            data = dict(data)
+            for alias, name in ALIASES.items():
+                if alias in data and name not in data:
+                    data[name] = data.pop(alias)
+        return data
 
 
 class IdpEventResponse(Schema):
@@ -96,4 +120,6 @@ def _receiving(deployment: Deployment) -> bool:
     offered=_receiving,
 )
 def idp_event(svc: Services, caller: Any, body: dict[str, str]) -> flows.EventReceipt:
-    return flows.receive_event(current_app.extensions["bff"], body)
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    presented = token.strip() if scheme.lower() == "bearer" else None
+    return flows.receive_event(current_app.extensions["bff"], presented, body)
