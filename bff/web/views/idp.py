@@ -15,6 +15,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, vali
 
 from bff import flows
 from bff.errors import (
+    NOT_FOUND,
     PAYLOAD_TOO_LARGE,
     REQUEST_IN_PROGRESS,
     SESSION_STORE_UNAVAILABLE,
@@ -68,7 +69,15 @@ class IdpEventRequest(Schema):
     }
 
     nonce = _ascii(128)
-    timestamp = Timestamp(required=True, metadata={"description": "seconds or milliseconds"})
+    timestamp = Timestamp(  # documented as the vendor sends it; its digits in a string pass too
+        required=True,
+        metadata={
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 10**16 - 1,
+            "description": "since the epoch, in seconds or milliseconds",
+        },
+    )
     event = _ascii(64, r"^[A-Z0-9_]+$")
     data = _ascii(8192, r"^[A-Za-z0-9+/]+={0,2}$")  # base64 of the AES-256-ECB ciphertext
     sign = _ascii(128, r"^[A-Za-z0-9+/]+={0,2}$")  # base64 of an HMAC-SHA256
@@ -115,6 +124,7 @@ def _receiving(deployment: Deployment) -> bool:
         UNAUTHENTICATED,
         SESSION_STORE_UNAVAILABLE,
         REQUEST_IN_PROGRESS,
+        NOT_FOUND,  # the receiver is off
     ),
     device_required=False,
     offered=_receiving,
