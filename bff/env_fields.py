@@ -85,6 +85,21 @@ def header(name: str, default: str) -> fields.String:
     return fields.String(data_key=name, load_default=default, validate=HEADER_NAME)
 
 
-def env_var(field: fields.Field) -> Any:  # type: ignore[type-arg]
-    """A Settings field read from the environment variable ``field.data_key``."""
-    return dataclass_field(metadata={"env": field})
+def secret_key(name: str, *, utf8_bytes: int | None = None, minimum: int = 32) -> fields.String:
+    """A secret key, unset by default: at least ``minimum`` characters, or exactly
+    ``utf8_bytes`` bytes as UTF-8 (an AES key is its bytes)."""
+    if utf8_bytes is None:
+        check: Any = validate.Length(min=minimum)
+    else:
+
+        def check(value: str) -> None:
+            if len(value.encode()) != utf8_bytes:
+                raise ValidationError(f"must be exactly {utf8_bytes} bytes (as UTF-8)")
+
+    return fields.String(data_key=name, load_default=None, validate=check)
+
+
+def env_var(field: fields.Field, *, secret: bool = False) -> Any:  # type: ignore[type-arg]
+    """A Settings field read from the environment variable ``field.data_key``; a ``secret``
+    one is left out of the Settings' repr."""
+    return dataclass_field(metadata={"env": field}, repr=not secret)

@@ -22,13 +22,19 @@ from bff.env_fields import (
     header,
     parse_rate_limits,
     positive,
+    secret_key,
 )
 from bff.errors import SettingsError
 from bff.limits import Limits, Scope
 from bff.messages import LANGUAGES
 
 ENVS = ("development", "production")
-SECRET_FIELDS = ("wechat_secret", "gateway_secret", "log_hash_key")
+IDP_EVENT_KEYS = {  # the receiver of the IdP's events is on when all three are set
+    "idp_events_token": "IDP_EVENTS_TOKEN",
+    "idp_events_encryption_key": "IDP_EVENTS_ENCRYPTION_KEY",
+    "idp_events_signature_key": "IDP_EVENTS_SIGNATURE_KEY",
+}
+SECRET_FIELDS = ("wechat_secret", "gateway_secret", "log_hash_key", *IDP_EVENT_KEYS)
 URL_FIELDS = ("idaas_base_url", "wechat_api_base", "redis_url")  # logged as their host only
 OPENID, IP, ACCOUNT, DESTINATION = Scope.OPENID, Scope.IP, Scope.ACCOUNT, Scope.DESTINATION
 RATE_SCOPES = {  # the scopes each limit setting may name
@@ -109,7 +115,9 @@ class Settings:
         )
     )
     wechat_appid: str | None = env_var(fields.String(data_key="WECHAT_APPID", load_default=None))
-    wechat_secret: str | None = env_var(fields.String(data_key="WECHAT_SECRET", load_default=None))
+    wechat_secret: str | None = env_var(
+        fields.String(data_key="WECHAT_SECRET", load_default=None), secret=True
+    )
     wechat_api_base: str = env_var(
         fields.Url(
             data_key="WECHAT_API_BASE", load_default="https://api.weixin.qq.com", require_tld=False
@@ -128,7 +136,8 @@ class Settings:
     gateway_secret: str | None = env_var(
         fields.String(
             data_key="GATEWAY_SECRET", load_default=None, validate=validate.Length(min=16)
-        )
+        ),
+        secret=True,
     )
     forward_auth_id_token: bool = env_var(
         fields.Boolean(data_key="FORWARD_AUTH_ID_TOKEN", load_default=False)
@@ -157,7 +166,17 @@ class Settings:
         )
     )
     log_level: str = env_var(LogLevel(data_key="LOG_LEVEL", load_default="INFO"))
-    log_hash_key: str | None = env_var(fields.String(data_key="LOG_HASH_KEY", load_default=None))
+    log_hash_key: str | None = env_var(
+        fields.String(data_key="LOG_HASH_KEY", load_default=None), secret=True
+    )
+    idp_events_token: str | None = env_var(secret_key("IDP_EVENTS_TOKEN"), secret=True)
+    idp_events_encryption_key: str | None = env_var(
+        secret_key("IDP_EVENTS_ENCRYPTION_KEY", utf8_bytes=32), secret=True
+    )
+    idp_events_signature_key: str | None = env_var(
+        secret_key("IDP_EVENTS_SIGNATURE_KEY"), secret=True
+    )
+    idp_events_max_age_s: int = env_var(count("IDP_EVENTS_MAX_AGE_S", 300))
     bff_apps_file: str | None = env_var(fields.String(data_key="BFF_APPS_FILE", load_default=None))
     # Every app served, the default one (these variables) first; built by collect_settings.
     apps: tuple[AppSettings, ...] = ()
@@ -212,6 +231,10 @@ def _cross_checks(data: Mapping[str, Any]) -> dict[str, str]:
                 problems[name] = "required when IDENTITY_SOURCE=wechat"
     if data.get("identity_source") == "gateway" and not data.get("gateway_secret"):
         problems["GATEWAY_SECRET"] = "required when IDENTITY_SOURCE=gateway"  # noqa: S105
+    missing = [name for field, name in IDP_EVENT_KEYS.items() if not data.get(field)]
+    if 0 < len(missing) < len(IDP_EVENT_KEYS):
+        for name in missing:
+            problems[name] = "required when another IDP_EVENTS_* key is set"
     if data.get("bff_env") == "production":
         for key, name in (
             ("idaas_base_url", "IDAAS_BASE_URL"),

@@ -17,6 +17,7 @@ from bff.flows.devices import (
     revoke_subject,
 )
 from bff.flows.forward_auth import Identity, forward_auth
+from bff.flows.idp_events import EventReceipt, event_keys, receive_event
 from bff.flows.ops import captcha, readiness
 from bff.flows.session import logout, refresh, revoke, session_status
 from bff.flows.signin import bind, login, login_with_phone, open_wechat_session
@@ -39,9 +40,11 @@ __all__ = [
     "unbind_wechat",
     "verify_mfa",
     "DeviceSession",
+    "EventReceipt",
     "Identity",
     "devices",
     "end_session",
+    "event_keys",
     "forward_auth",
     "list_sessions",
     "revoke_subject",
@@ -55,6 +58,7 @@ __all__ = [
     "new_handle",
     "open_wechat_session",
     "readiness",
+    "receive_event",
     "refresh",
     "revoke",
     "send_verification_code",

@@ -35,7 +35,7 @@ STORE_ERRORS = (redis.RedisError, RedisClusterException)
 
 
 class Keys:
-    """The contract keys (session, pending, handle) and bff's own (handles, lock, rl)."""
+    """The contract keys (session, pending, handle) and bff's own (handles, lock, rl, idp-event)."""
 
     def __init__(self, prefix: str) -> None:
         self._prefix = prefix
@@ -64,6 +64,10 @@ class Keys:
     def audit(self) -> str:
         """The app's audit stream (bff/audit.py)."""
         return f"{self._prefix}:audit"
+
+    def idp_event(self, nonce: str) -> str:
+        """A nonce of the IdP's events already received (the replay guard), by its SHA-256."""
+        return self.key("idp-event", hashlib.sha256(nonce.encode()).hexdigest()[:32])
 
     def handles(self, openid: str) -> str:
         """The per-openid index of handle digests (a sorted set, scored by expiry)."""

@@ -143,6 +143,17 @@ class SessionStore:
             found: Any = self._redis.xrevrange(self._keys.audit(), count=count)
         return [(_text(i), {_text(k): _text(v) for k, v in f.items()}) for i, f in reversed(found)]
 
+    def claim_event_nonce(self, nonce: str, ttl_s: int) -> bool:
+        """Mark an IdP event's ``nonce`` received for ``ttl_s`` (``SET NX EX``): False when it
+        already was (a replay)."""
+        with fail_closed("idp_event"):
+            return bool(self._redis.set(self._keys.idp_event(nonce), 1, nx=True, ex=ttl_s))
+
+    def release_event_nonce(self, nonce: str) -> None:
+        """Forget an IdP event's ``nonce`` (it was not acted on: the IdP's retry may be)."""
+        with fail_closed("idp_event"):
+            self._redis.delete(self._keys.idp_event(nonce))
+
     def close(self) -> None:
         """Close the client's connections (tests and shutdown)."""
         built = self._client.built

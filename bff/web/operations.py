@@ -77,6 +77,8 @@ class Operation:
     names_app: bool = False  # the body names the app (wechat/session's appid)
     # A gateway's check (forward-auth): any method, any path below it, refusals 401/403.
     forward_auth: bool = False
+    # Whether the deployment offers it at all (its settings); else 404 before anything is read.
+    offered: Callable[[Deployment], bool] | None = None
 
 
 OPERATIONS: list[Operation] = []
@@ -165,6 +167,7 @@ class Api:
         identity_sources: tuple[str, ...] = IDENTITY_SOURCES,
         names_app: bool = False,
         forward_auth: bool = False,
+        offered: Callable[[Deployment], bool] | None = None,
     ) -> Callable[[View], View]:
         """Declare and register one operation.
 
@@ -173,7 +176,8 @@ class Api:
         identity modes it exists in; elsewhere it answers 404 (before auth and body).
         ``forward_auth``: a gateway's check, which also answers the other methods and every
         path below ``path`` (Traefik and Envoy send the original request's) and refuses in
-        401 or 403 only (:func:`bff.web.errors.gateway_refusal`).
+        401 or 403 only (:func:`bff.web.errors.gateway_refusal`). ``offered``: whether the
+        deployment offers it; when not, 404 as an unknown path (before auth and body).
         """
         unknown = set(errors) - set(CODES) - {IDAAS_ERRORS}
         if unknown:
@@ -189,6 +193,7 @@ class Api:
                 identity_sources,
                 names_app,
                 forward_auth,
+                offered,
             )
             self._add(op, path, view)
             return view
@@ -241,6 +246,8 @@ def _answer(op: Operation, view: View) -> Callable[..., Any]:
         deployment: Deployment = current_app.extensions["bff"]
         if not deployment.identity_sources & set(op.identity_sources):
             raise NotFound()  # e.g. wechat/session where no app takes handles
+        if op.offered is not None and not op.offered(deployment):
+            raise NotFound()  # e.g. the IdP's events where no keys are set
         svc, caller = current_caller(deployment) if op.auth else (deployment.default, None)
         body = None
         if loader is not None:

@@ -33,8 +33,9 @@ const DTS = path.join(__dirname, '..', 'bff-client.d.ts');
 const AHEAD_OF_SERVER = [];
 /** @type {Record<string, string[]>} */
 const AHEAD_FIELDS = {};
-// The gateway calls these, never the mini program: the forward-auth check (docs/gateway.md).
-const GATEWAY_ONLY = ['GET /auth'];
+// The gateway or the IdP calls these, never the mini program: the forward-auth check and the
+// IDaaS tenant's WebHook (docs/gateway.md).
+const GATEWAY_ONLY = ['GET /auth', 'POST /idp/events'];
 const SLOW = { timeout: 60000 };
 
 /** The interfaces of bff-client.d.ts: name → { field → { optional, type } }. */

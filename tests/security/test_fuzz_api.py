@@ -22,6 +22,7 @@ import bff.web.views  # noqa: F401  (declares every operation)
 from bff.web.openapi import openapi_document
 from tests.support.app import AuthActions
 from tests.support.figures import FIGURES
+from tests.support.idp_events import IDP_ENV
 from tests.support.processes import free_port
 
 # `make test` runs a smoke of this suite; `make fuzz` runs it at scale (10,000+ cases with Redis
@@ -92,6 +93,12 @@ class Identities:
         """Forget the caller once a bind worked, it logged out, or its state is gone."""
         if status in (204, 401, 409) or (status == 200 and path in PENDING):
             self.current = None
+
+
+@pytest.fixture
+def env(env):
+    """The IdP events receiver on: its checks are fuzzed, not its 404."""
+    return {**env, **IDP_ENV}
 
 
 def _check_envelope(resp) -> None:

@@ -38,6 +38,7 @@ OPERATION_IDS = {  # stable: the mini program's client is generated from these
     ("GET", "/api/v1/auth"): "forwardAuth",
     ("GET", "/api/v1/sessions"): "listSessions",
     ("DELETE", "/api/v1/sessions/{session_id}"): "endSession",
+    ("POST", "/api/v1/idp/events"): "idpEvent",
     ("GET", "/healthz"): "healthz",
     ("GET", "/readyz"): "readyz",
     ("GET", "/metrics"): "metrics",

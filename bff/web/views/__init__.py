@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from bff.web.views import bind, gateway, ops, session, signin, steps
+from bff.web.views import bind, gateway, idp, ops, session, signin, steps
 
-BLUEPRINTS = (signin.bp, bind.bp, steps.bp, session.bp, gateway.bp, ops.bp)
+BLUEPRINTS = (signin.bp, bind.bp, steps.bp, session.bp, gateway.bp, idp.bp, ops.bp)
