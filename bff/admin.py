@@ -9,7 +9,8 @@ read and validated exactly as the service reads them (``bff.settings.load_settin
                                      end every session of one IDaaS user: each openid bound
                                      to it, in every app (--app is ignored)
     bff-admin session list OPENID    the user's devices (live handles), as GET /api/v1/sessions
-    bff-admin hash-openid OPENID     the openid_hash the logs carry for that user
+    bff-admin hash-openid OPENID     the openid_hash the logs carry for that user (and, on a
+                                     second line, its openid_hash_previous during a rotation)
     bff-admin check-config           validate the environment, print the settings (redacted)
 
 ``--app NAME`` (before the command) picks the app of ``BFF_APPS_FILE`` a command is about: its
@@ -145,7 +146,11 @@ def _session_revoke(args: argparse.Namespace, settings: Settings) -> dict[str, A
 
 
 def _hash_openid(args: argparse.Namespace, settings: Settings) -> str:
-    return hash_openid(settings.openid_hash_key, args.openid)
+    """The hash, and under it the previous key's while LOG_HASH_KEY_PREVIOUS is set (a search
+    across a rotation looks for both)."""
+    hashed = hash_openid(settings.openid_hash_key, args.openid)
+    previous = settings.openid_hash_key_previous
+    return hashed if previous is None else f"{hashed}\n{hash_openid(previous, args.openid)}"
 
 
 def _check_config(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
