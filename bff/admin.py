@@ -10,7 +10,9 @@ read and validated exactly as the service reads them (``bff.settings.load_settin
                                      to it, in every app (--app is ignored)
     bff-admin session list OPENID    the user's devices (live handles), as GET /api/v1/sessions
     bff-admin hash-openid OPENID     the openid_hash the logs carry for that user (the
-                                     subject_hash of audit records, for an IDaaS subject)
+                                     subject_hash of audit records, for an IDaaS subject; and,
+                                     on a second line, its hash under the previous key during
+                                     a rotation)
     bff-admin audit tail [-n N]      the app's last N audit records (AUDIT_STREAM_MAXLEN),
                                      the oldest first, one JSON object a line
     bff-admin check-config           validate the environment, print the settings (redacted)
@@ -165,7 +167,11 @@ class StreamOff(Exception):
 
 
 def _hash_openid(args: argparse.Namespace, settings: Settings) -> str:
-    return hash_openid(settings.openid_hash_key, args.openid)
+    """The hash, and under it the previous key's while LOG_HASH_KEY_PREVIOUS is set (a search
+    across a rotation looks for both)."""
+    hashed = hash_openid(settings.openid_hash_key, args.openid)
+    previous = settings.openid_hash_key_previous
+    return hashed if previous is None else f"{hashed}\n{hash_openid(previous, args.openid)}"
 
 
 def _check_config(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from bff.apps import (
     WECHAT_APPID,
     AppSettings,
 )
-from bff.env_fields import parse_rate_limits
+from bff.env_fields import FILE_SUFFIX, from_files, parse_rate_limits
 from bff.limits import Limits
 
 
@@ -125,7 +125,8 @@ def _routes(value: Any, where: str, problems: _Problems) -> frozenset[str]:
 
 
 def _secret(value: Any, where: str, environ: Mapping[str, str], problems: _Problems) -> str | None:
-    """``{env = NAME}`` or ``{file = PATH}``; a secret written in the file is refused."""
+    """``{env = NAME}`` (or the file ``NAME_FILE`` names, as for any secret variable) or
+    ``{file = PATH}``; a secret written in the file is refused."""
     if value is None:
         return None
     key = f"{where}.wechat_secret"
@@ -136,9 +137,13 @@ def _secret(value: Any, where: str, environ: Mapping[str, str], problems: _Probl
         problems.add(key, "must be { env = NAME } or { file = PATH }")
         return None
     if "env" in value:
-        secret = environ.get(str(value["env"]), "")
-        if not secret:
-            problems.add(key, f"the variable {value['env']} is not set")
+        name = str(value["env"])
+        found, file_problems = from_files(environ, (name,))
+        for problem in file_problems.values():
+            problems.add(key, f"{name}{FILE_SUFFIX}: {problem}")
+        secret = found.get(name, "")
+        if not secret and not file_problems:
+            problems.add(key, f"the variable {name} is not set")
         return secret or None
     try:
         secret = Path(str(value["file"])).read_text(encoding="utf-8").strip()

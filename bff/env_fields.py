@@ -1,18 +1,27 @@
 """How one environment variable becomes a typed value: the marshmallow fields Settings and the
 gunicorn settings are declared with, and the rate-limit syntax (``openid=5/minute,ip=30/minute``).
-The ``limits`` library parses each rate; :mod:`bff.limits` holds what it becomes."""
+The ``limits`` library parses each rate; :mod:`bff.limits` holds what it becomes.
+
+A secret's variable ``NAME`` may instead name a file, ``NAME_FILE`` (the Docker and Kubernetes
+convention): :func:`from_files` reads it into ``NAME`` before anything is validated, so that a
+value from a file is checked, used and masked exactly as the variable's would be."""
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import field as dataclass_field
+from pathlib import Path
 from typing import Any
 
 from limits import parse_many
-from marshmallow import ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from bff.errors import SettingsError
 from bff.limits import Rate, Scope
 
+FILE_SUFFIX = "_FILE"
 HEADER_NAME = validate.Regexp(r"^[A-Za-z0-9-]{1,64}$", error="not a valid HTTP header name")
 
 
@@ -103,3 +112,75 @@ def env_var(field: fields.Field, *, secret: bool = False) -> Any:  # type: ignor
     """A Settings field read from the environment variable ``field.data_key``; a ``secret``
     one is left out of the Settings' repr."""
     return dataclass_field(metadata={"env": field}, repr=not secret)
+
+
+def secret_var(field: fields.Field) -> Any:  # type: ignore[type-arg]
+    """A Settings field read from ``field.data_key``, or from the file ``field.data_key_FILE``
+    names (:func:`from_files`)."""
+    return dataclass_field(metadata={"env": field, "file": True}, repr=False)
+
+
+def read_value_file(path: str) -> tuple[str, str | None]:
+    """The text of the file at ``path``, one trailing newline stripped, or the problem (which
+    names the path and the reason, never any content)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        return "", f"cannot read {path} ({exc.strerror or type(exc).__name__})"
+    except UnicodeDecodeError:
+        return "", f"cannot read {path} (not UTF-8 text)"
+    return text.removesuffix("\n").removesuffix("\r") if text.endswith("\n") else text, None
+
+
+def from_files(
+    env: Mapping[str, str], names: Iterable[str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """``env`` with each ``NAME_FILE`` of ``names`` read into ``NAME``, and the problems under
+    ``NAME_FILE``: both set, or a file that cannot be read. An empty file is an unset variable,
+    as an empty variable is."""
+    out = dict(env)
+    problems: dict[str, str] = {}
+    for name in names:
+        path = out.pop(name + FILE_SUFFIX, None)
+        if path is None:
+            continue
+        if name in out:
+            problems[name + FILE_SUFFIX] = f"{name} and {name}{FILE_SUFFIX} are both set: set one"
+            continue
+        value, problem = read_value_file(path)
+        if problem is not None:
+            problems[name + FILE_SUFFIX] = problem
+        elif value:
+            out[name] = value
+    return out, problems
+
+
+def check_environment(
+    schema: Schema, env: Mapping[str, str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Load ``env`` with ``schema``: what loaded, and every variable's first problem."""
+    try:
+        return schema.load(env, unknown=EXCLUDE), {}  # the environment holds far more than ours
+    except ValidationError as exc:
+        messages = exc.normalized_messages()  # type: ignore[no-untyped-call]
+        problems = {
+            name: str(found[0] if isinstance(found, list) else found)
+            for name, found in messages.items()
+        }
+        valid = exc.valid_data if isinstance(exc.valid_data, dict) else {}
+        return valid, problems
+
+
+def settings_problem(problems: Mapping[str, str]) -> SettingsError:
+    """One error naming every bad variable, in name order: ``A: ...; B: ...``."""
+    return SettingsError("; ".join(f"{name}: {problems[name]}" for name in sorted(problems)))
+
+
+def environment(
+    environ: Mapping[str, str] | None = None, defaults: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The variables to read: ``environ`` (default ``os.environ``) over ``defaults`` (a default
+    gives way to a ``NAME_FILE`` too); an empty variable counts as unset."""
+    env = {k: v for k, v in (os.environ if environ is None else environ).items() if v != ""}
+    kept = {k: v for k, v in (defaults or {}).items() if k + FILE_SUFFIX not in env}
+    return {k: v for k, v in {**kept, **env}.items() if v != ""}

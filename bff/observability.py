@@ -62,6 +62,11 @@ BUILD_INFO = Gauge(
 RATE_LIMITER_FAIL_OPEN = Counter(
     "bff_rate_limiter_fail_open_total", "Requests let through because the limiter was down"
 )
+# During a rotation of the gateway secret: once it stops growing, every gateway has moved.
+GATEWAY_SECRET_PREVIOUS = Counter(
+    "bff_gateway_secret_previous_total",
+    "Gateway requests that presented GATEWAY_SECRET_PREVIOUS rather than GATEWAY_SECRET",
+)
 
 
 # ----------------------------------------------------------------- the per-request record
@@ -76,6 +81,8 @@ class RequestRecord:
     upstream_ms: float = 0.0
     outcome: str | None = None
     openid_hash: str | None = None
+    openid_hash_previous: str | None = None  # under LOG_HASH_KEY_PREVIOUS, while it is set
+    gateway_secret_previous: bool = False  # the gateway presented GATEWAY_SECRET_PREVIOUS
     app: str = NO_APP
     traceparent: str | None = None  # an incoming W3C traceparent, passed on to the upstreams
     client_ip: str | None = None  # for the audit records, which show only its network
@@ -130,11 +137,22 @@ def note_client_ip(ip: str | None) -> None:
         record.client_ip = ip
 
 
-def note_openid(key: bytes, openid: str) -> None:
-    """Attach the caller's hashed openid to this request's log lines."""
+def note_openid(key: bytes, openid: str, previous: bytes | None = None) -> None:
+    """Attach the caller's hashed openid to this request's log lines, and its hash under the
+    previous key (``openid_hash_previous``) while a rotation of ``LOG_HASH_KEY`` runs."""
     record = _current.get()
     if record is not None:
         record.openid_hash = hash_openid(key, openid)
+        record.openid_hash_previous = hash_openid(previous, openid) if previous else None
+
+
+def note_gateway_secret_previous() -> None:
+    """The gateway presented the previous secret: ``bff_gateway_secret_previous_total`` and
+    ``gateway_secret_previous: true`` on the request's line."""
+    GATEWAY_SECRET_PREVIOUS.inc()
+    record = _current.get()
+    if record is not None:
+        record.gateway_secret_previous = True
 
 
 @functools.cache
@@ -190,6 +208,8 @@ class _RequestContext(logging.Filter):
                 record.request_id = current.request_id
             if getattr(record, "openid_hash", None) is None:
                 record.openid_hash = current.openid_hash
+            if current.openid_hash_previous is not None:  # only during a rotation
+                record.openid_hash_previous = current.openid_hash_previous
             if getattr(record, "app", None) is None:
                 record.app = current.app
         return True

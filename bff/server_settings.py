@@ -15,14 +15,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from bff.env_fields import count, env_var
-from bff.settings import (
-    Settings,
-    check_environment,
-    collect_settings,
-    environment,
-    settings_problem,
-)
+from bff.env_fields import check_environment, count, env_var, environment, settings_problem
+from bff.settings import Settings, collect_settings
 
 WORKER_CLASSES = ("gevent", "gthread")  # gevent: the faster on the bench (performance.md)
 _BIND = re.compile(r"^(unix:/\S+|\[[0-9A-Fa-f:.]+\]:\d{1,5}|[A-Za-z0-9.-]*:\d{1,5})$")

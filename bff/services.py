@@ -36,6 +36,7 @@ class Services:
     wechat: WeChatClient | None
     verifier: IdTokenVerifier
     openid_hash_key: bytes = field(default=b"", repr=False)  # of the openid hash in logs
+    openid_hash_key_previous: bytes | None = field(default=None, repr=False)  # in a rotation
     close: Callable[[], None] = field(default=lambda: None, repr=False, compare=False)
 
 
@@ -182,5 +183,13 @@ def _app_services(
     )
     limiter = Limiter(store, route_limits(app))
     return Services(
-        settings, app, store, limiter, idaas, wechat, verifier, settings.openid_hash_key
+        settings,
+        app,
+        store,
+        limiter,
+        idaas,
+        wechat,
+        verifier,
+        settings.openid_hash_key,
+        settings.openid_hash_key_previous,
     )

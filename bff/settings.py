@@ -3,38 +3,44 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from typing import Any
 from urllib.parse import urlsplit
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 
 from bff.apps import IDENTITY_SOURCES, AppSettings
 from bff.apps_file import apps_of
 from bff.env_fields import (
     LogLevel,
     RateLimitField,
+    check_environment,
     count,
     env_var,
+    environment,
+    from_files,
     header,
     parse_rate_limits,
     positive,
     secret_key,
+    secret_var,
+    settings_problem,
 )
-from bff.errors import SettingsError
 from bff.limits import Limits, Scope
 from bff.messages import LANGUAGES
+from bff.settings_checks import IDP_EVENT_KEYS, cross_checks
 
 ENVS = ("development", "production")
-IDP_EVENT_KEYS = {  # the receiver of the IdP's events is on when all three are set
-    "idp_events_token": "IDP_EVENTS_TOKEN",
-    "idp_events_encryption_key": "IDP_EVENTS_ENCRYPTION_KEY",
-    "idp_events_signature_key": "IDP_EVENTS_SIGNATURE_KEY",
-}
-SECRET_FIELDS = ("wechat_secret", "gateway_secret", "log_hash_key", *IDP_EVENT_KEYS)
+SECRET_FIELDS = (
+    "wechat_secret",
+    "gateway_secret",
+    "gateway_secret_previous",
+    "log_hash_key",
+    "log_hash_key_previous",
+    *IDP_EVENT_KEYS,
+)
 URL_FIELDS = ("idaas_base_url", "wechat_api_base", "redis_url")  # logged as their host only
 OPENID, IP, ACCOUNT, DESTINATION = Scope.OPENID, Scope.IP, Scope.ACCOUNT, Scope.DESTINATION
 RATE_SCOPES = {  # the scopes each limit setting may name
@@ -51,14 +57,6 @@ REDIS_TIMEOUT_S = 1.0
 REDIS_RETRIES = 1
 # Connections one worker keeps to Redis; a caller past them waits up to REDIS_TIMEOUT_S for one.
 REDIS_MAX_CONNECTIONS = 64
-
-
-def _tls_or_loopback(url: str) -> bool:
-    """Passwords, tokens and the WeChat secret travel in these calls: TLS, or this very host."""
-    parts = urlsplit(url)
-    return parts.scheme == "https" or (
-        parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
-    )
 
 
 def _rate(name: str, default: str) -> RateLimitField:
@@ -90,7 +88,7 @@ class Settings:
     idaas_verify_id_token: bool = env_var(
         fields.Boolean(data_key="IDAAS_VERIFY_ID_TOKEN", load_default=True)
     )
-    redis_url: str = env_var(
+    redis_url: str = secret_var(  # it may carry a password
         fields.String(
             data_key="REDIS_URL",
             required=True,
@@ -115,8 +113,8 @@ class Settings:
         )
     )
     wechat_appid: str | None = env_var(fields.String(data_key="WECHAT_APPID", load_default=None))
-    wechat_secret: str | None = env_var(
-        fields.String(data_key="WECHAT_SECRET", load_default=None), secret=True
+    wechat_secret: str | None = secret_var(
+        fields.String(data_key="WECHAT_SECRET", load_default=None)
     )
     wechat_api_base: str = env_var(
         fields.Url(
@@ -133,11 +131,15 @@ class Settings:
     gateway_unionid_header: str = env_var(header("GATEWAY_UNIONID_HEADER", "X-WX-UNIONID"))
     gateway_appid_header: str = env_var(header("GATEWAY_APPID_HEADER", "X-WX-APPID"))
     gateway_secret_header: str = env_var(header("GATEWAY_SECRET_HEADER", "X-Gateway-Secret"))
-    gateway_secret: str | None = env_var(
+    gateway_secret: str | None = secret_var(
         fields.String(
             data_key="GATEWAY_SECRET", load_default=None, validate=validate.Length(min=16)
         ),
-        secret=True,
+    )
+    gateway_secret_previous: str | None = secret_var(  # accepted too, during a rotation
+        fields.String(
+            data_key="GATEWAY_SECRET_PREVIOUS", load_default=None, validate=validate.Length(min=16)
+        )
     )
     forward_auth_id_token: bool = env_var(
         fields.Boolean(data_key="FORWARD_AUTH_ID_TOKEN", load_default=False)
@@ -166,16 +168,15 @@ class Settings:
         )
     )
     log_level: str = env_var(LogLevel(data_key="LOG_LEVEL", load_default="INFO"))
-    log_hash_key: str | None = env_var(
-        fields.String(data_key="LOG_HASH_KEY", load_default=None), secret=True
+    log_hash_key: str | None = secret_var(fields.String(data_key="LOG_HASH_KEY", load_default=None))
+    log_hash_key_previous: str | None = secret_var(  # logged beside, during a rotation
+        fields.String(data_key="LOG_HASH_KEY_PREVIOUS", load_default=None)
     )
-    idp_events_token: str | None = env_var(secret_key("IDP_EVENTS_TOKEN"), secret=True)
-    idp_events_encryption_key: str | None = env_var(
-        secret_key("IDP_EVENTS_ENCRYPTION_KEY", utf8_bytes=32), secret=True
+    idp_events_token: str | None = secret_var(secret_key("IDP_EVENTS_TOKEN"))
+    idp_events_encryption_key: str | None = secret_var(
+        secret_key("IDP_EVENTS_ENCRYPTION_KEY", utf8_bytes=32)
     )
-    idp_events_signature_key: str | None = env_var(
-        secret_key("IDP_EVENTS_SIGNATURE_KEY"), secret=True
-    )
+    idp_events_signature_key: str | None = secret_var(secret_key("IDP_EVENTS_SIGNATURE_KEY"))
     idp_events_max_age_s: int = env_var(count("IDP_EVENTS_MAX_AGE_S", 300))
     bff_apps_file: str | None = env_var(fields.String(data_key="BFF_APPS_FILE", load_default=None))
     # Every app served, the default one (these variables) first; built by collect_settings.
@@ -204,6 +205,11 @@ class Settings:
         )
         return hashlib.sha256(b"bff-log-hash\0" + material.encode()).digest()
 
+    @property
+    def openid_hash_key_previous(self) -> bytes | None:
+        """``LOG_HASH_KEY_PREVIOUS``: while set, lines carry ``openid_hash_previous`` too."""
+        return self.log_hash_key_previous.encode() if self.log_hash_key_previous else None
+
     def redacted(self) -> dict[str, Any]:
         """The effective settings for the start-up log line, secrets as ``***``."""
         out: dict[str, Any] = {}
@@ -222,69 +228,22 @@ class Settings:
         return out
 
 
-def _cross_checks(data: Mapping[str, Any]) -> dict[str, str]:
-    """What one variable alone cannot say: secrets by identity mode, TLS in production."""
-    problems: dict[str, str] = {}
-    if data.get("identity_source") == "wechat":
-        for key, name in (("wechat_appid", "WECHAT_APPID"), ("wechat_secret", "WECHAT_SECRET")):
-            if not data.get(key):
-                problems[name] = "required when IDENTITY_SOURCE=wechat"
-    if data.get("identity_source") == "gateway" and not data.get("gateway_secret"):
-        problems["GATEWAY_SECRET"] = "required when IDENTITY_SOURCE=gateway"  # noqa: S105
-    missing = [name for field, name in IDP_EVENT_KEYS.items() if not data.get(field)]
-    if 0 < len(missing) < len(IDP_EVENT_KEYS):
-        for name in missing:
-            problems[name] = "required when another IDP_EVENTS_* key is set"
-    if data.get("bff_env") == "production":
-        for key, name in (
-            ("idaas_base_url", "IDAAS_BASE_URL"),
-            ("wechat_api_base", "WECHAT_API_BASE"),
-        ):
-            if key in data and not _tls_or_loopback(data[key] or ""):
-                problems[name] = "must be https:// in production (plain http: loopback only)"
-    return problems
-
-
 _ENV_SCHEMA = Schema.from_dict(
     {f.name: f.metadata["env"] for f in dataclass_fields(Settings) if "env" in f.metadata},
     name="Environment",
 )()
-
-
-def check_environment(
-    schema: Schema, env: Mapping[str, str]
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """Load ``env`` with ``schema``: what loaded, and every variable's first problem."""
-    try:
-        return schema.load(env, unknown=EXCLUDE), {}  # the environment holds far more than ours
-    except ValidationError as exc:
-        messages = exc.normalized_messages()  # type: ignore[no-untyped-call]
-        problems = {
-            name: str(found[0] if isinstance(found, list) else found)
-            for name, found in messages.items()
-        }
-        valid = exc.valid_data if isinstance(exc.valid_data, dict) else {}
-        return valid, problems
-
-
-def settings_problem(problems: Mapping[str, str]) -> SettingsError:
-    """One error naming every bad variable, in name order: ``A: ...; B: ...``."""
-    return SettingsError("; ".join(f"{name}: {problems[name]}" for name in sorted(problems)))
-
-
-def environment(
-    environ: Mapping[str, str] | None = None, defaults: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """The variables to read: ``environ`` (default ``os.environ``) over ``defaults``; an empty
-    variable counts as unset."""
-    env = dict(os.environ if environ is None else environ)
-    return {k: v for k, v in {**(defaults or {}), **env}.items() if v != ""}
+# The variables that may come from a file instead, NAME_FILE: every secret's.
+FILE_VARIABLES = tuple(
+    f.metadata["env"].data_key for f in dataclass_fields(Settings) if f.metadata.get("file")
+)
 
 
 def collect_settings(env: Mapping[str, str]) -> tuple[Settings | None, dict[str, str]]:
-    """Settings from ``env`` and every problem found (None when there are any)."""
+    """Settings from ``env`` (each secret's ``NAME_FILE`` read first) and every problem found
+    (None when there are any)."""
+    env, file_problems = from_files(env, FILE_VARIABLES)
     data, problems = check_environment(_ENV_SCHEMA, env)
-    problems = {**_cross_checks(data), **problems}  # a variable's own problem comes first
+    problems = {**cross_checks(data), **problems, **file_problems}  # its own problem first
     if problems:
         return None, problems
     apps, problems = apps_of(data, env)

@@ -3,8 +3,6 @@ a request in flight finishes on its old worker; a bad file leaves the running ap
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 import time
 from typing import Any
@@ -39,19 +37,6 @@ def _login(server: Gunicorn, wechat: Any, appid: str, openid: str) -> requests.R
     return requests.post(
         server.base + "/api/v1/login", json=body, headers=_headers(appid, openid), timeout=10
     )
-
-
-def _reloaded(server: Gunicorn, old: set[int]) -> None:
-    """SIGHUP, then until every worker is a new one."""
-    assert server.proc is not None
-    os.kill(server.proc.pid, signal.SIGHUP)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        pids = set(server.worker_pids())
-        if len(pids) == 2 and not pids & old:
-            return
-        time.sleep(0.2)
-    raise AssertionError("the workers were not replaced:\n" + server.log_path.read_text()[-3000:])
 
 
 @pytest.mark.usefixtures("one_window")
@@ -94,13 +79,13 @@ def test_a_sighup_serves_the_new_apps_and_keeps_the_old_ones_on_a_bad_file(
         flight.start()
         time.sleep(0.5)  # the bind is at the IDaaS
         apps.write_text(_app("shop") + _app("blog"))
-        _reloaded(server, set(server.worker_pids()))
+        server.reload()
         flight.join(20)
         assert answers and answers[0].json()["status"] == "SUCCESS", answers
         assert _login(server, wechat_server, "wx-blog", "o_hup_2").json()["status"] == "SOCIAL_BIND"
         # A bad file: an error line, and the apps that ran go on running.
         apps.write_text("this is not TOML [")
-        _reloaded(server, set(server.worker_pids()))
+        server.reload()
         assert server.proc is not None and server.proc.poll() is None
         for appid, openid in (("wx-shop", "o_hup_3"), ("wx-blog", "o_hup_4")):
             assert _login(server, wechat_server, appid, openid).status_code == 200

@@ -19,7 +19,7 @@ import bff.web.views  # noqa: F401 - declares every operation in the registry
 from bff.dev_settings import DEV_PORT_VARS, DEV_PORTS
 from bff.errors import CODES
 from bff.server_settings import ServerSettings, load_server_settings
-from bff.settings import Settings, load_settings
+from bff.settings import FILE_VARIABLES, Settings, load_settings
 from bff.web.operations import OPERATIONS, Operation
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -166,6 +166,15 @@ def test_every_variable_is_in_the_production_example() -> None:
     for name in [*SETTINGS_VARS, *SERVER_VARS, *CONF_VARS]:
         assert name in example, f"config/production.env.example lacks {name}"
     assert set(example) <= {*SETTINGS_VARS, *SERVER_VARS, *CONF_VARS}, "an unknown variable"
+
+
+def test_every_secret_read_from_a_file_is_named_so() -> None:
+    """configuration.md's *_FILE paragraph and the production example name every NAME_FILE."""
+    paragraph = page("configuration.md").split("**Secrets from files.**")[1].split("\n\n")[0]
+    example = (ROOT / "config" / "production.env.example").read_text()
+    for name in FILE_VARIABLES:
+        assert f"`{name}`" in paragraph, f"configuration.md: {name} may come from {name}_FILE"
+        assert f"{name}_FILE" in example, f"production.env.example: {name}_FILE"
 
 
 def test_the_production_example_shows_the_defaults() -> None:

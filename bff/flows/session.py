@@ -108,6 +108,6 @@ def _forget(
     lock + the handle index; every key deleted + release."""
     with svc.store.lock(openid, hits, wait_s=NO_WAIT, read=(HandleIndex,)) as user:
         user.forget(handle_sha256)
-        note_openid(svc.openid_hash_key, openid)
+        note_openid(svc.openid_hash_key, openid, svc.openid_hash_key_previous)
         audit_event(svc, event, result, subject=subject)
         user.commit()

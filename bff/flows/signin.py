@@ -53,7 +53,7 @@ def open_wechat_session(svc: Services, wx_code: str, device: Device) -> WechatSe
     assert svc.wechat is not None  # the web layer answers 404 in gateway mode  # noqa: S101
     svc.limiter.hit(Route.WECHAT_SESSION, {Scope.IP: ip or "unknown"}, fail_open=True)
     who = svc.wechat.code2session(wx_code)
-    note_openid(svc.openid_hash_key, who.openid)
+    note_openid(svc.openid_hash_key, who.openid, svc.openid_hash_key_previous)
     # Per openid too, now that we know it; the per-IP count came before the call.
     svc.limiter.hit(Route.WECHAT_SESSION, {Scope.OPENID: who.openid}, fail_open=True)
     handle, digest = new_handle(svc.app.name)

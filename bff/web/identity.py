@@ -16,8 +16,9 @@ from bff.apps import DEFAULT_APP
 from bff.errors import BadRequest, SessionRevoked, Unauthenticated, UnknownApp
 from bff.flows import handle_digest
 from bff.models import WECHAT_ID, Caller, Device
-from bff.observability import note_app, note_openid
+from bff.observability import note_app, note_gateway_secret_previous, note_openid
 from bff.services import Deployment, Services
+from bff.settings import Settings
 
 # A handle: secrets.token_urlsafe(32) (256 bits), after its app's name and a dot for any app but
 # the default one.
@@ -39,7 +40,7 @@ def current_caller(deployment: Deployment) -> tuple[Services, Caller]:
     else:
         svc, caller = _from_handle(deployment)
     note_app(svc.app.name)
-    note_openid(svc.openid_hash_key, caller.openid)
+    note_openid(svc.openid_hash_key, caller.openid, svc.openid_hash_key_previous)
     return svc, caller
 
 
@@ -79,9 +80,7 @@ def _from_handle(deployment: Deployment) -> tuple[Services, Caller]:
 
 def _from_gateway(deployment: Deployment) -> tuple[Services, Caller]:
     settings = deployment.settings
-    offered = request.headers.get(settings.gateway_secret_header, "").encode()
-    expected = (settings.gateway_secret or "").encode()
-    if not expected or not hmac.compare_digest(offered, expected):
+    if not _gateway_secret_matches(settings):
         raise Unauthenticated(message="the request did not come through the gateway")
     appid = request.headers.get(settings.gateway_appid_header)
     svc = deployment.for_appid(appid) if appid else deployment.default
@@ -94,6 +93,20 @@ def _from_gateway(deployment: Deployment) -> tuple[Services, Caller]:
     if not WECHAT_ID.match(openid) or (unionid is not None and not WECHAT_ID.match(unionid)):
         raise Unauthenticated(message="the gateway sent no valid WeChat identity")
     return svc, Caller(openid, unionid, None)
+
+
+def _gateway_secret_matches(settings: Settings) -> bool:
+    """The request carries ``GATEWAY_SECRET``, or ``GATEWAY_SECRET_PREVIOUS`` during a rotation
+    (then counted). Both are compared in constant time, and always both (``&``, ``|``: no
+    short cut), so that the time taken tells nothing of which one matched, if any."""
+    offered = request.headers.get(settings.gateway_secret_header, "").encode()
+    expected = (settings.gateway_secret or "").encode()
+    previous = (settings.gateway_secret_previous or "").encode()
+    current_ok = hmac.compare_digest(offered, expected) & bool(expected)
+    previous_ok = hmac.compare_digest(offered, previous) & bool(previous)
+    if previous_ok and not current_ok:
+        note_gateway_secret_previous()
+    return current_ok | previous_ok
 
 
 def named_app(deployment: Deployment, appid: str | None) -> Services:

@@ -59,21 +59,22 @@ def _finish(resp: Response) -> Response:
     level = logging.DEBUG if quiet else logging.INFO  # probes, scrapes and passed checks: quiet
     if not log.isEnabledFor(level):
         return resp
-    log.log(
-        level,
-        "request",
-        extra={
-            "request_id": record.request_id,
-            "method": request.method,
-            "route": route,
-            "status": resp.status_code,
-            "duration_ms": round(elapsed * 1000, 2),
-            "upstream_ms": round(record.upstream_ms, 2),
-            "outcome": record.outcome,
-            "openid_hash": record.openid_hash,
-            "app": record.app,
-        },
-    )
+    extra = {
+        "request_id": record.request_id,
+        "method": request.method,
+        "route": route,
+        "status": resp.status_code,
+        "duration_ms": round(elapsed * 1000, 2),
+        "upstream_ms": round(record.upstream_ms, 2),
+        "outcome": record.outcome,
+        "openid_hash": record.openid_hash,
+        "app": record.app,
+    }
+    if record.openid_hash_previous is not None:  # during a rotation of LOG_HASH_KEY only
+        extra["openid_hash_previous"] = record.openid_hash_previous
+    if record.gateway_secret_previous:  # during a rotation of GATEWAY_SECRET only
+        extra["gateway_secret_previous"] = True
+    log.log(level, "request", extra=extra)
     return resp
 
 

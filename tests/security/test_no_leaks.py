@@ -3,7 +3,9 @@
 What is looked for: passwords, session tokens, state tokens, captcha
 tokens, verification and phone-number codes, WeChat session keys, handles, raw openids/unionids,
 contact data (logs show it masked), id_tokens (in logs), and the configured secrets
-(WECHAT_SECRET, GATEWAY_SECRET, LOG_HASH_KEY; IDAAS_CLIENT_ID in responses). Zero hits.
+(WECHAT_SECRET, GATEWAY_SECRET, LOG_HASH_KEY; IDAAS_CLIENT_ID in responses), also when they come
+from files (NAME_FILE) with their previous values during a rotation, and the Redis password.
+Zero hits.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import requests
 from tests.support.app import DEVICE, GATEWAY_SECRET, PASSWORD, REDIS_URL, AuthActions
 from tests.support.figures import FIGURES
 from tests.support.gunicorn import gunicorn_env, start_gunicorn
-from tests.support.processes import free_port
+from tests.support.processes import RedisProcess, free_port
 from tests.support.signin import code_sent_to, pending, send_code, solve_captcha
 
 WRONG_PASSWORDS = ["Wr0ng-" + secrets.token_hex(6), "Almost-" + PASSWORD]
@@ -228,5 +230,54 @@ def test_gateway_mode_under_gunicorn_leaks_nothing(tmp_path, idaas_sim, wechat_s
     assert any('"route":"/api/v1/session/refresh"' in line for line in log)
     anywhere, logs_only = _secrets(idaas_sim, wechat_sim, Recorder(), [openid, "u_" + openid])
     anywhere.add(near_miss)
+    assert _hits(log, anywhere | logs_only) == []
+    assert _hits(texts, anywhere | {"test-client"}) == []
+
+
+def test_secrets_from_files_during_a_rotation_leak_nothing(tmp_path, idaas_sim, wechat_sim):
+    """Every secret from a file, the previous gateway secret and log-hash key set, the Redis
+    password in REDIS_URL_FILE; a reload with a bad file names the variable, not the value."""
+    password = "redis-pw-" + secrets.token_hex(8)
+    redis = RedisProcess(None, "--user", "bff", "on", f">{password}", "~*", "&*", "+@all")
+    redis.start()
+    values = {
+        "REDIS_URL": f"redis://bff:{password}@127.0.0.1:{redis.port}/0",
+        "WECHAT_SECRET": "wx-sim-secret",
+        "GATEWAY_SECRET": GATEWAY_SECRET,
+        "GATEWAY_SECRET_PREVIOUS": "previous-gateway-" + secrets.token_hex(8),
+        "LOG_HASH_KEY": LOG_HASH_KEY,
+        "LOG_HASH_KEY_PREVIOUS": "previous-log-key-" + secrets.token_hex(8),
+    }
+    files = {}
+    for name, value in values.items():
+        (tmp_path / name).write_text(value + "\n")
+        files[f"{name}_FILE"] = str(tmp_path / name)
+    env = gunicorn_env(
+        idaas_sim, wechat_sim, "", "lkf", IDENTITY_SOURCE="gateway", GUNICORN_DRAIN_S="0", **files
+    )
+    del env["REDIS_URL"], env["WECHAT_SECRET"]
+    server = start_gunicorn(tmp_path, env)
+    openid, texts = "o_gwf_" + secrets.token_hex(6), []
+    try:
+        for secret in (GATEWAY_SECRET, values["GATEWAY_SECRET_PREVIOUS"], "x" * 20):
+            headers = {**DEVICE, "X-WX-OPENID": openid, "X-Gateway-Secret": secret}
+            body = {"code": wechat_sim.issue_code(openid)}
+            resp = requests.post(
+                server.base + "/api/v1/login", json=body, headers=headers, timeout=10
+            )
+            texts.append(f"{resp.status_code}\n{resp.headers}\n{resp.text}")
+            assert resp.status_code == (401 if secret == "x" * 20 else 200), resp.text
+        too_short = "short-" + secrets.token_hex(3)
+        (tmp_path / "GATEWAY_SECRET").write_text(too_short)
+        server.reload()
+    finally:
+        server.stop()
+        redis.stop()
+    log = server.log_path.read_text().splitlines()
+    assert any('"gateway_secret_previous":true' in line for line in log)
+    assert any('"openid_hash_previous"' in line for line in log)
+    assert any("GATEWAY_SECRET: Shorter than minimum length 16" in line for line in log)
+    anywhere, logs_only = _secrets(idaas_sim, wechat_sim, Recorder(), [openid])
+    anywhere |= {*values.values(), password, too_short}
     assert _hits(log, anywhere | logs_only) == []
     assert _hits(texts, anywhere | {"test-client"}) == []

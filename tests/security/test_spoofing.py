@@ -208,16 +208,28 @@ def test_gateway_mode_has_no_wechat_session(make_app, wechat_sim, idaas_sim):
 
 
 def test_gateway_secret_is_compared_in_constant_time():
-    """Read the code, not the clock: hmac.compare_digest, and no == on the secret."""
-    source = inspect.getsource(identity._from_gateway)
+    """Read the code, not the clock: hmac.compare_digest against the current and the previous
+    secret, both always (unconditional statements of the function), and no == on a secret."""
+    function = ast.parse(inspect.getsource(identity._gateway_secret_matches)).body[0]
+    assert isinstance(function, ast.FunctionDef)
     calls = [
         node
-        for node in ast.walk(ast.parse(source))
+        for node in ast.walk(function)
         if isinstance(node, ast.Call) and ast.unparse(node.func) == "hmac.compare_digest"
     ]
-    assert len(calls) == 1
-    assert {ast.unparse(a) for a in calls[0].args} == {"offered", "expected"}
-    for node in ast.walk(ast.parse(source)):
+    assert sorted(sorted(ast.unparse(a) for a in c.args) for c in calls) == [
+        ["expected", "offered"],
+        ["offered", "previous"],
+    ]
+    unconditional = [
+        node
+        for statement in function.body
+        if isinstance(statement, ast.Assign)
+        for node in ast.walk(statement)
+        if node in calls
+    ]
+    assert len(unconditional) == 2  # neither compare waits on the other's answer
+    for node in ast.walk(function):
         if isinstance(node, ast.Compare):
             names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-            assert not names & {"offered", "expected"}, ast.unparse(node)
+            assert not names & {"offered", "expected", "previous"}, ast.unparse(node)

@@ -73,6 +73,20 @@ class Gunicorn:
         )
         return [int(p) for p in out.stdout.split()]
 
+    def reload(self, workers: int = 2) -> None:
+        """SIGHUP, as an operator reloads, then wait until every worker is a new one (each
+        built from the configuration the master read again)."""
+        assert self.proc is not None
+        old = set(self.worker_pids())
+        os.kill(self.proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            pids = set(self.worker_pids())
+            if len(pids) == workers and not pids & old:
+                return
+            time.sleep(0.2)
+        raise AssertionError("the workers were not replaced:\n" + self.log_path.read_text()[-3000:])
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
