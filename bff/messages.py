@@ -87,6 +87,8 @@ DETAILS: dict[tuple[str, str], str] = {
     (VALIDATION, "the body is not valid UTF-8"): "请求体不是有效的 UTF-8",
     (VALIDATION, "the JSON body is nested too deeply"): "JSON 请求体嵌套过深",
     (VALIDATION, "the body is not valid JSON"): "请求体不是有效的 JSON",
+    (VALIDATION, "the event's data does not decrypt"): "事件数据无法解密",
+    (VALIDATION, "the event's data names no user"): "事件数据未指明用户",
     (VALIDATION, "the JSON body must be an object"): "JSON 请求体必须是对象",
     (VALIDATION, "missing or invalid device headers"): "设备请求头缺失或无效",
     (
@@ -102,6 +104,8 @@ DETAILS: dict[tuple[str, str], str] = {
         "unknown or expired handle; open a new WeChat session",
     ): "登录凭证无效或已过期，请重新打开微信会话",
     (UNAUTHENTICATED, "the request did not come through the gateway"): "请求未经过网关",
+    (UNAUTHENTICATED, "the event's token or signature does not match"): "事件的令牌或签名不匹配",
+    (UNAUTHENTICATED, "this event was already received (its nonce is spent)"): "该事件已接收过",
     (
         UNAUTHENTICATED,
         "this app signs in with a handle (wechat/session)",
