@@ -81,12 +81,20 @@ test-js: install  ## the mini program's client: tsc and node --test (skipped wit
 		node --test --test-concurrency=1 test/*.test.js; \
 	fi
 
-lint: install  ## ruff, mypy, the layer rule (import-linter), hadolint, no dangling doc references
+# The Kubernetes manifests (deploy/kubernetes/) against the API of this Kubernetes version, offline
+# (kubernetes-validate ships the schemas), strict: an unknown field fails. It has no schema for
+# kustomization.yaml or the ServiceMonitor (a CRD): tests/test_kubernetes.py checks those.
+K8S_VERSION := 1.29.0
+K8S_MANIFESTS := $(filter-out %/kustomization.yaml %/servicemonitor.yaml,\
+  $(wildcard deploy/kubernetes/*.yaml))
+
+lint: install  ## ruff, mypy, the layer rule (import-linter), hadolint, kubernetes-validate, no dangling doc references
 	$(BIN)/ruff check bff simulators tests config bench
 	$(BIN)/ruff format --check bff simulators tests config bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile
+	$(BIN)/kubernetes-validate --strict --quiet -k $(K8S_VERSION) $(K8S_MANIFESTS)
 	@# The repository stands alone: README and docs/ point at no file it does not have.
 	@! grep -rnIE 'SPEC\.md|SPEC ?§|IDAAS\.md|\.\./shared' README.md docs/ \
 	  || { echo "lint: README.md or docs/ point at SPEC.md, SPEC §n, IDAAS.md or ../shared"; exit 1; }

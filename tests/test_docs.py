@@ -314,7 +314,7 @@ def test_every_relative_link_resolves(path: Path) -> None:
 
 
 REPO_PATH = re.compile(
-    r"^(?:(?:bff|tests|bench|config|docs|miniprogram|requirements|constraints|\.ci)/"
+    r"^(?:(?:bff|tests|bench|config|deploy|docs|miniprogram|requirements|constraints|\.ci)/"
     r"|(?:Makefile|Dockerfile|docker-compose\.yml|setup\.cfg|pyproject\.toml|ruff\.toml)\b)"
 )
 GENERATED = ("bench/out",)  # written by make bench, ignored by git
