@@ -15,6 +15,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from bff.apps import IDENTITY_SOURCES, AppSettings
 from bff.apps_file import apps_of
 from bff.env_fields import (
+    HostPorts,
     LogLevel,
     RateLimitField,
     count,
@@ -25,9 +26,10 @@ from bff.env_fields import (
 )
 from bff.errors import SettingsError
 from bff.limits import Limits, Scope
+from bff.settings_checks import cross_checks
 
 ENVS = ("development", "production")
-SECRET_FIELDS = ("wechat_secret", "gateway_secret", "log_hash_key")
+SECRET_FIELDS = ("wechat_secret", "gateway_secret", "log_hash_key", "redis_sentinel_password")
 URL_FIELDS = ("idaas_base_url", "wechat_api_base", "redis_url")  # logged as their host only
 OPENID, IP, ACCOUNT, DESTINATION = Scope.OPENID, Scope.IP, Scope.ACCOUNT, Scope.DESTINATION
 RATE_SCOPES = {  # the scopes each limit setting may name
@@ -44,14 +46,9 @@ REDIS_TIMEOUT_S = 1.0
 REDIS_RETRIES = 1
 # Connections one worker keeps to Redis; a caller past them waits up to REDIS_TIMEOUT_S for one.
 REDIS_MAX_CONNECTIONS = 64
-
-
-def _tls_or_loopback(url: str) -> bool:
-    """Passwords, tokens and the WeChat secret travel in these calls: TLS, or this very host."""
-    parts = urlsplit(url)
-    return parts.scheme == "https" or (
-        parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
-    )
+# Sentinel mode: how long a sign-in's writes wait for REDIS_SENTINEL_WAIT_REPLICAS replicas
+# (``WAIT``), below REDIS_TIMEOUT_S so that the socket does not time out first.
+REDIS_WAIT_REPLICAS_MS = 500
 
 
 def _rate(name: str, default: str) -> RateLimitField:
@@ -93,6 +90,20 @@ class Settings:
         )
     )
     redis_cluster: bool = env_var(fields.Boolean(data_key="REDIS_CLUSTER", load_default=False))
+    redis_sentinels: tuple[tuple[str, int], ...] = env_var(
+        HostPorts(data_key="REDIS_SENTINELS", load_default=())
+    )
+    redis_sentinel_master: str = env_var(
+        fields.String(
+            data_key="REDIS_SENTINEL_MASTER",
+            load_default="mymaster",
+            validate=validate.Regexp(r"^[A-Za-z0-9_.:-]{1,128}$"),
+        )
+    )
+    redis_sentinel_password: str | None = env_var(
+        fields.String(data_key="REDIS_SENTINEL_PASSWORD", load_default=None)
+    )
+    redis_sentinel_wait_replicas: int = env_var(count("REDIS_SENTINEL_WAIT_REPLICAS", 1, minimum=0))
     redis_key_prefix: str = env_var(
         fields.String(
             data_key="REDIS_KEY_PREFIX",
@@ -187,31 +198,14 @@ class Settings:
                 continue
             if f.name in SECRET_FIELDS and value:
                 value = "***"
+            elif f.name == "redis_sentinels":
+                value = ",".join(f"{host}:{port}" for host, port in value)
             elif f.name in URL_FIELDS:
                 value = urlsplit(value).hostname or urlsplit(value).scheme  # no URL, no password
             elif isinstance(value, dict):  # a limit: its rates as the setting wrote them
                 value = {k.value: ";".join(str(i) for i in v) for k, v in value.items()}
             out[f.name] = value
         return out
-
-
-def _cross_checks(data: Mapping[str, Any]) -> dict[str, str]:
-    """What one variable alone cannot say: secrets by identity mode, TLS in production."""
-    problems: dict[str, str] = {}
-    if data.get("identity_source") == "wechat":
-        for key, name in (("wechat_appid", "WECHAT_APPID"), ("wechat_secret", "WECHAT_SECRET")):
-            if not data.get(key):
-                problems[name] = "required when IDENTITY_SOURCE=wechat"
-    if data.get("identity_source") == "gateway" and not data.get("gateway_secret"):
-        problems["GATEWAY_SECRET"] = "required when IDENTITY_SOURCE=gateway"  # noqa: S105
-    if data.get("bff_env") == "production":
-        for key, name in (
-            ("idaas_base_url", "IDAAS_BASE_URL"),
-            ("wechat_api_base", "WECHAT_API_BASE"),
-        ):
-            if key in data and not _tls_or_loopback(data[key] or ""):
-                problems[name] = "must be https:// in production (plain http: loopback only)"
-    return problems
 
 
 _ENV_SCHEMA = Schema.from_dict(
@@ -253,7 +247,7 @@ def environment(
 def collect_settings(env: Mapping[str, str]) -> tuple[Settings | None, dict[str, str]]:
     """Settings from ``env`` and every problem found (None when there are any)."""
     data, problems = check_environment(_ENV_SCHEMA, env)
-    problems = {**_cross_checks(data), **problems}  # a variable's own problem comes first
+    problems = {**cross_checks(data), **problems}  # a variable's own problem comes first
     if problems:
         return None, problems
     apps, problems = apps_of(data, env)

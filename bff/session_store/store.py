@@ -39,6 +39,7 @@ class SessionStore:
         state_ttl_s: int,
         handle_ttl_s: int,
         lock_lease_s: float,
+        replica_wait: tuple[int, int] = (0, 0),
     ) -> None:
         self._client: Lazy[RedisClient] = Lazy(
             (lambda: client) if isinstance(client, RedisClient) else client
@@ -48,7 +49,8 @@ class SessionStore:
         self._state_ttl_s = state_ttl_s
         self._handle_ttl_s = handle_ttl_s
         self._lock_lease_s = lock_lease_s
-        self.handles = HandleStore(lambda: self._redis, self._keys, handle_ttl_s)
+        self._replica_wait = replica_wait  # (replicas, ms): a commit's WAIT; 0 replicas: none
+        self.handles = HandleStore(lambda: self._redis, self._keys, handle_ttl_s, replica_wait)
 
     @property
     def _redis(self) -> RedisClient:
@@ -77,6 +79,7 @@ class SessionStore:
             read=read,
             state_ttl_s=self._state_ttl_s,
             handle_ttl_s=self._handle_ttl_s,
+            replica_wait=self._replica_wait,
         )
 
     def count(self, hits: Hits) -> None:
