@@ -21,8 +21,11 @@ from dataclasses import dataclass
 import pytest
 import redis
 
+from bff.services import build_services
+from bff.settings import REDIS_MAX_CONNECTIONS, load_settings
 from tests.support.app import AuthActions
 from tests.support.processes import RedisProcess, RedisSentinelProcesses
+from tests.test_services import crowd
 
 THREADS = int(os.environ.get("BFF_SENTINEL_THREADS", "4"))
 FAILOVERS = int(os.environ.get("BFF_SENTINEL_FAILOVERS", "1"))
@@ -91,17 +94,24 @@ class Load:
         for thread in self._threads:
             thread.join(timeout=30)
 
-    def signed_in_since(self, moment: float) -> bool:
+    def first_success_after(self, moment: float) -> float | None:
+        """When the first bind started after ``moment`` answered SUCCESS (None: none yet)."""
         with self._lock:
-            return any(a.ok and a.step == "bind" and a.started > moment for a in self.answers)
+            ends = [a.ended for a in self.answers if a.ok and a.step == "bind"]
+            starts = [a.started for a in self.answers if a.ok and a.step == "bind"]
+        return min((e for e, s in zip(ends, starts, strict=True) if s > moment), default=None)
 
-    def first_success_after(self, moment: float) -> float:
-        with self._lock:
-            return min(a.ended for a in self.answers if a.ok and a.step == "bind" and a.started > moment)
+
+@pytest.fixture(scope="module")
+def sentinel_set():
+    """A set the module's last test may take replicas from; the failover test has its own."""
+    nodes = RedisSentinelProcesses(replicas=2).start()
+    yield nodes
+    nodes.close()
 
 
 @pytest.fixture
-def sentinel_set():
+def fresh_set():
     nodes = RedisSentinelProcesses(replicas=2).start()
     yield nodes
     nodes.close()
@@ -136,6 +146,15 @@ def test_sign_in_on_the_master_the_sentinels_name(
     assert client.delete("/api/v1/session", headers=auth.headers()).status_code == 204
 
 
+def test_the_master_client_has_the_bounded_waiting_pool(sentinel_set, env):
+    """As standalone (tests/test_services.py): more callers than connections wait for one."""
+    settings = load_settings({**env, "REDIS_SENTINELS": sentinel_set.addresses})
+    admin = redis.Redis(port=sentinel_set.master_port() or 0)
+    failures, clients = crowd(build_services(settings), admin)
+    assert failures == []
+    assert 0 < clients <= REDIS_MAX_CONNECTIONS
+
+
 def test_sentinels_unreachable_fail_closed_and_starts_anyway(make_app, wechat_sim, idaas_sim):
     app = make_app(REDIS_SENTINELS="127.0.0.1:1,127.0.0.1:2")  # nothing listens
     client = app.test_client()
@@ -146,32 +165,35 @@ def test_sentinels_unreachable_fail_closed_and_starts_anyway(make_app, wechat_si
     assert resp.status_code == 503 and resp.json["error_code"] == "BFF.SESSION_STORE_UNAVAILABLE"
 
 
-def fail_over(nodes: RedisSentinelProcesses, load: Load) -> float:
-    """SIGKILL the master under ``load``; the seconds until a sign-in started after the kill
-    answered SUCCESS. The killed node is started again, as a replica of the new master."""
+def fail_over(nodes: RedisSentinelProcesses, load: Load) -> tuple[float, RedisProcess]:
+    """SIGKILL the master under ``load``: the seconds until a sign-in started after the kill
+    answered SUCCESS, and the node killed."""
     old = node_on(nodes, nodes.master_port() or 0)
     time.sleep(1.5)  # sign-ins in flight
     killed_at = time.monotonic()
     old.stop()  # SIGKILL
-    while not load.signed_in_since(killed_at):
+    while (back := load.first_success_after(killed_at)) is None:
         assert time.monotonic() - killed_at < RECOVERY_BOUND_S, "no SUCCESS after the kill"
         time.sleep(0.05)
-    recovered_s = load.first_success_after(killed_at) - killed_at
+    recovered_s = back - killed_at
     assert nodes.master_port() not in (None, old.port)
-    old.start()  # the sentinels make it a replica of the new master
-    return recovered_s
+    return recovered_s, old
 
 
 @pytest.mark.usefixtures("one_window")
 def test_a_failover_under_load_loses_no_success(
-    sentinel_set, make_app, wechat_sim, idaas_sim, key_prefix
+    fresh_set, make_app, wechat_sim, idaas_sim, key_prefix
 ):
+    sentinel_set = fresh_set
     app = sentinel_app(make_app, sentinel_set)
     with Load(app, wechat_sim, idaas_sim) as load:
-        windows = []
-        for _ in range(FAILOVERS):
-            windows.append(fail_over(sentinel_set, load))
-            sentinel_set.wait_in_sync()
+        windows: list[float] = []
+        while len(windows) < FAILOVERS:
+            recovered_s, killed = fail_over(sentinel_set, load)
+            windows.append(recovered_s)
+            if len(windows) < FAILOVERS:  # back as a replica of the new master (10-20 s)
+                killed.start()
+                sentinel_set.wait_in_sync()
         time.sleep(0.5)
     print(f"sentinel failover: SUCCESS again {', '.join(f'{w:.1f}' for w in windows)} s after")
     strays = [a for a in load.answers if not a.ok and (a.status, a.code) not in DOCUMENTED]
