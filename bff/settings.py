@@ -90,8 +90,8 @@ class Settings:
         )
     )
     redis_cluster: bool = env_var(fields.Boolean(data_key="REDIS_CLUSTER", load_default=False))
-    redis_sentinels: tuple[tuple[str, int], ...] = env_var(
-        HostPorts(data_key="REDIS_SENTINELS", load_default=())
+    redis_sentinels: tuple[tuple[str, int], ...] | None = env_var(
+        HostPorts(data_key="REDIS_SENTINELS", load_default=None)
     )
     redis_sentinel_master: str = env_var(
         fields.String(
@@ -198,7 +198,7 @@ class Settings:
                 continue
             if f.name in SECRET_FIELDS and value:
                 value = "***"
-            elif f.name == "redis_sentinels":
+            elif f.name == "redis_sentinels" and value:
                 value = ",".join(f"{host}:{port}" for host, port in value)
             elif f.name in URL_FIELDS:
                 value = urlsplit(value).hostname or urlsplit(value).scheme  # no URL, no password

@@ -131,7 +131,7 @@ def test_sentinel_settings():
     s = load_settings({**MINIMAL, "REDIS_SENTINELS": "s1:26379, 10.0.0.2:26380,[::1]:26381"})
     assert s.redis_sentinels == (("s1", 26379), ("10.0.0.2", 26380), ("::1", 26381))
     assert (s.redis_sentinel_master, s.redis_sentinel_wait_replicas) == ("mymaster", 1)
-    assert load_settings(MINIMAL).redis_sentinels == ()
+    assert load_settings(MINIMAL).redis_sentinels is None
 
 
 def test_sentinel_and_cluster_at_once_are_refused_naming_both():

@@ -182,7 +182,7 @@ def fail_over(nodes: RedisSentinelProcesses, load: Load) -> tuple[float, RedisPr
 
 @pytest.mark.usefixtures("one_window")
 def test_a_failover_under_load_loses_no_success(
-    fresh_set, make_app, wechat_sim, idaas_sim, key_prefix
+    fresh_set, make_app, wechat_sim, idaas_sim, key_prefix, capsys
 ):
     sentinel_set = fresh_set
     app = sentinel_app(make_app, sentinel_set)
@@ -195,7 +195,9 @@ def test_a_failover_under_load_loses_no_success(
                 killed.start()
                 sentinel_set.wait_in_sync()
         time.sleep(0.5)
-    print(f"sentinel failover: SUCCESS again {', '.join(f'{w:.1f}' for w in windows)} s after")
+    with capsys.disabled():  # the window measured, shown by make test and make test-sentinel
+        back = ", ".join(f"{w:.1f}" for w in windows)
+        print(f"\nsentinel failover ({THREADS} threads): SUCCESS again {back} s after the kill")
     strays = [a for a in load.answers if not a.ok and (a.status, a.code) not in DOCUMENTED]
     assert not strays, strays[:5]
     signed_in = {a.openid for a in load.answers if a.ok and a.step == "bind"}
