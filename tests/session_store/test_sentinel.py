@@ -128,7 +128,6 @@ def node_on(nodes: RedisSentinelProcesses, port: int) -> RedisProcess:
     return next(node for node in nodes.data_nodes if node.port == port)
 
 
-@pytest.mark.usefixtures("one_window")
 def test_sign_in_on_the_master_the_sentinels_name(
     sentinel_set, make_app, wechat_sim, idaas_sim, key_prefix
 ):
@@ -180,7 +179,6 @@ def fail_over(nodes: RedisSentinelProcesses, load: Load) -> tuple[float, RedisPr
     return recovered_s, old
 
 
-@pytest.mark.usefixtures("one_window")
 def test_a_failover_under_load_loses_no_success(
     fresh_set, make_app, wechat_sim, idaas_sim, key_prefix, capsys
 ):
