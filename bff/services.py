@@ -165,6 +165,9 @@ def build_deployment(settings: Settings) -> Deployment:
     def close_redis() -> None:
         if redis_built.built is not None:
             redis_built.built.close()
+            pool = getattr(redis_built.built, "connection_pool", None)  # none in a cluster
+            if pool is not None:  # redis-py 5.0.0's close() leaves the pool's sockets open
+                pool.disconnect()
 
     closers = (close_redis, *(u.close for u in upstreams.values()))
     return Deployment(settings, apps, closers)

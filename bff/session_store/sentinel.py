@@ -45,10 +45,11 @@ def sentinel_master(
     parsed: dict[str, Any] = parse_url(url)  # type: ignore[no-untyped-call]
     node = {k: v for k, v in parsed.items() if k not in _ADDRESS}
     tls = url.startswith("rediss://")
-    timeouts = {k: options[k] for k in ("socket_timeout", "socket_connect_timeout")}
+    # The sentinels' clients: the same timeouts and retry (redis-py's default retries 3 times).
+    shared = {k: options[k] for k in ("socket_timeout", "socket_connect_timeout", "retry")}
     manager = Sentinel(
         list(sentinels),
-        sentinel_kwargs={**timeouts, "password": sentinel_password, "ssl": tls},
+        sentinel_kwargs={**shared, "password": sentinel_password, "ssl": tls},
     )
     client: redis.Redis = manager.master_for(
         master, connection_pool_class=BlockingSentinelPool, ssl=tls, **node, **options
