@@ -32,6 +32,12 @@ test: install  ## the suite against the local Redis server, with branch coverage
 	@$(BIN)/coverage report --include='simulators/*' --omit='none/*' --fail-under=0
 	$(MAKE) --no-print-directory test-js
 
+# The Sentinel failover test (tests/session_store/test_sentinel.py) under more load: a master,
+# two replicas, three sentinels; 16 threads of sign-ins while the master is SIGKILLed 3 times.
+test-sentinel: install  ## Redis Sentinel failovers under load: 16 threads, 3 masters killed (50-70 s)
+	BFF_SENTINEL_THREADS=16 BFF_SENTINEL_FAILOVERS=3 $(BIN)/pytest -q -p no:cacheprovider \
+	  tests/session_store/test_sentinel.py -k failover
+
 # The lowest versions setup.cfg allows (constraints/lowest.txt), in a venv of their own (with the
 # simulators), rebuilt whenever setup.cfg, simulators/setup.cfg or the constraints change. The
 # suite without coverage and without the image's build (tests/test_packaging.py installs
@@ -145,5 +151,5 @@ clean:  ## remove the virtualenv and caches
 	rm -rf simulators/*.egg-info
 	rm -rf $(MP)/node_modules
 
-.PHONY: help install run test test-js test-lowest lock lint fuzz typecheck bench bench-install
+.PHONY: help install run test test-js test-sentinel test-lowest lock lint fuzz typecheck bench bench-install
 .PHONY: bench-smoke bench-workers bench-auth bench-apps clean

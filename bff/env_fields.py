@@ -78,6 +78,22 @@ class RateLimitField(fields.Field):  # type: ignore[type-arg]
             raise ValidationError(f"not a rate limit like '5/minute': {exc}") from None
 
 
+class HostPorts(fields.Field):  # type: ignore[type-arg]
+    """``host:port,host:port`` (``[::1]:26379`` for an IPv6 address): a tuple of pairs."""
+
+    def _deserialize(
+        self, value: Any, attr: Any, data: Any, **kwargs: Any
+    ) -> tuple[tuple[str, int], ...]:
+        found = []
+        for item in (part.strip() for part in str(value).split(",")):
+            host, sep, port = item.rpartition(":")
+            host = host.removeprefix("[").removesuffix("]")
+            if not (sep and host and port.isdigit() and 0 < int(port) < 65536):
+                raise ValidationError(f"not a host:port list like 'sentinel-1:26379': {item!r}")
+            found.append((host, int(port)))
+        return tuple(found)
+
+
 def positive(name: str, default: float) -> fields.Float:
     return fields.Float(
         data_key=name, load_default=default, validate=validate.Range(min=0, min_inclusive=False)

@@ -21,7 +21,14 @@ from bff.lazy import Lazy
 from bff.ratelimit import Limiter, route_limits
 from bff.session_store import SessionStore
 from bff.session_store.base import RedisClient
-from bff.settings import REDIS_MAX_CONNECTIONS, REDIS_RETRIES, REDIS_TIMEOUT_S, Settings
+from bff.session_store.sentinel import sentinel_master
+from bff.settings import (
+    REDIS_MAX_CONNECTIONS,
+    REDIS_RETRIES,
+    REDIS_TIMEOUT_S,
+    REDIS_WAIT_REPLICAS_MS,
+    Settings,
+)
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,9 @@ def redis_client(settings: Settings) -> redis.Redis | redis.RedisCluster:
     redis-py's own pool raises at its cap (redis-py 8 set a default cap of 100: a worker with
     more requests at Redis at once answered 503 to the rest).
 
+    With REDIS_SENTINELS, the master's client (:mod:`bff.session_store.sentinel`): the same
+    timeouts, retry and pool, the master's address asked of the sentinels on every connect.
+
     A cluster client connects when it is created: call this lazily (SessionStore does).
     """
     options: dict[str, Any] = {
@@ -97,6 +107,14 @@ def redis_client(settings: Settings) -> redis.Redis | redis.RedisCluster:
         pool_class = partial(redis.BlockingConnectionPool, timeout=REDIS_TIMEOUT_S)
         return redis.RedisCluster.from_url(
             settings.redis_url, connection_pool_class=pool_class, **options
+        )
+    if settings.redis_sentinels:
+        return sentinel_master(
+            settings.redis_sentinels,
+            settings.redis_sentinel_master,
+            settings.redis_url,
+            settings.redis_sentinel_password,
+            {**options, "timeout": REDIS_TIMEOUT_S, "health_check_interval": 30},
         )
     pool = redis.BlockingConnectionPool.from_url(
         settings.redis_url, timeout=REDIS_TIMEOUT_S, health_check_interval=30, **options
@@ -124,6 +142,12 @@ def lock_lease_s(settings: Settings) -> float:
     return 2 * (settings.idaas_connect_timeout_s + settings.idaas_read_timeout_s) + 15.0
 
 
+def replica_wait(settings: Settings) -> tuple[int, int]:
+    """What a commit of writes waits for: (replicas, ms); in Sentinel mode only."""
+    replicas = settings.redis_sentinel_wait_replicas if settings.redis_sentinels else 0
+    return (replicas, REDIS_WAIT_REPLICAS_MS if replicas else 0)
+
+
 def build_deployment(settings: Settings) -> Deployment:
     """Every app's clients. Nothing here is shared across a fork: call it in each worker."""
     redis_built: Lazy[RedisClient] = Lazy(lambda: redis_client(settings))
@@ -142,6 +166,9 @@ def build_deployment(settings: Settings) -> Deployment:
     def close_redis() -> None:
         if redis_built.built is not None:
             redis_built.built.close()
+            pool = getattr(redis_built.built, "connection_pool", None)  # none in a cluster
+            if pool is not None:  # redis-py 5.0.0's close() leaves the pool's sockets open
+                pool.disconnect()
 
     closers = (close_redis, *(u.close for u in upstreams.values()))
     return Deployment(settings, apps, closers)
@@ -174,6 +201,7 @@ def _app_services(
         handle_ttl_s=settings.handle_ttl_s,
         lock_lease_s=lock_lease_s(settings),
         audit_maxlen=settings.audit_stream_maxlen,
+        replica_wait=replica_wait(settings),
     )
     verifier = IdTokenVerifier(
         idaas.jwks,

@@ -14,6 +14,7 @@ from marshmallow import Schema, fields, validate
 from bff.apps import IDENTITY_SOURCES, AppSettings
 from bff.apps_file import apps_of
 from bff.env_fields import (
+    HostPorts,
     LogLevel,
     RateLimitField,
     check_environment,
@@ -39,6 +40,7 @@ SECRET_FIELDS = (
     "gateway_secret_previous",
     "log_hash_key",
     "log_hash_key_previous",
+    "redis_sentinel_password",
     *IDP_EVENT_KEYS,
 )
 URL_FIELDS = ("idaas_base_url", "wechat_api_base", "redis_url")  # logged as their host only
@@ -57,6 +59,9 @@ REDIS_TIMEOUT_S = 1.0
 REDIS_RETRIES = 1
 # Connections one worker keeps to Redis; a caller past them waits up to REDIS_TIMEOUT_S for one.
 REDIS_MAX_CONNECTIONS = 64
+# Sentinel mode: how long a sign-in's writes wait for REDIS_SENTINEL_WAIT_REPLICAS replicas
+# (``WAIT``), below REDIS_TIMEOUT_S so that the socket does not time out first.
+REDIS_WAIT_REPLICAS_MS = 500
 
 
 def _rate(name: str, default: str) -> RateLimitField:
@@ -98,6 +103,20 @@ class Settings:
         )
     )
     redis_cluster: bool = env_var(fields.Boolean(data_key="REDIS_CLUSTER", load_default=False))
+    redis_sentinels: tuple[tuple[str, int], ...] | None = env_var(
+        HostPorts(data_key="REDIS_SENTINELS", load_default=None)
+    )
+    redis_sentinel_master: str = env_var(
+        fields.String(
+            data_key="REDIS_SENTINEL_MASTER",
+            load_default="mymaster",
+            validate=validate.Regexp(r"^[A-Za-z0-9_.:-]{1,128}$"),
+        )
+    )
+    redis_sentinel_password: str | None = secret_var(
+        fields.String(data_key="REDIS_SENTINEL_PASSWORD", load_default=None)
+    )
+    redis_sentinel_wait_replicas: int = env_var(count("REDIS_SENTINEL_WAIT_REPLICAS", 1, minimum=0))
     redis_key_prefix: str = env_var(
         fields.String(
             data_key="REDIS_KEY_PREFIX",
@@ -220,6 +239,8 @@ class Settings:
                 continue
             if f.name in SECRET_FIELDS and value:
                 value = "***"
+            elif f.name == "redis_sentinels" and value:
+                value = ",".join(f"{host}:{port}" for host, port in value)
             elif f.name in URL_FIELDS:
                 value = urlsplit(value).hostname or urlsplit(value).scheme  # no URL, no password
             elif isinstance(value, dict):  # a limit: its rates as the setting wrote them

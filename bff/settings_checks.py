@@ -1,4 +1,5 @@
-"""The checks of Settings that one variable alone cannot make (no Flask, no bff imports)."""
+"""What one variable alone cannot say: secrets by identity mode, TLS in production, and which
+Redis topology (standalone, Cluster or Sentinel) the variables describe."""
 
 from __future__ import annotations
 
@@ -21,16 +22,33 @@ def _tls_or_loopback(url: str) -> bool:
     )
 
 
-def cross_checks(data: Mapping[str, Any]) -> dict[str, str]:
-    """What one variable alone cannot say: secrets by identity mode, TLS in production."""
+def _redis_checks(data: Mapping[str, Any]) -> dict[str, str]:
+    """Sentinel mode (``REDIS_SENTINELS`` set) is neither Cluster nor a Unix socket."""
     problems: dict[str, str] = {}
+    if not data.get("redis_sentinels"):
+        return problems
+    if data.get("redis_cluster"):
+        problems["REDIS_SENTINELS"] = (
+            "set together with REDIS_CLUSTER=true: Redis Sentinel or Redis Cluster, not both "
+            "(unset REDIS_SENTINELS or REDIS_CLUSTER)"
+        )
+    if str(data.get("redis_url", "")).startswith("unix://"):
+        problems["REDIS_URL"] = (
+            "unix:// with REDIS_SENTINELS: in Sentinel mode REDIS_URL gives the master's "
+            "database, user, password and TLS (redis:// or rediss://), the sentinels its address"
+        )
+    return problems
+
+
+def cross_checks(data: Mapping[str, Any]) -> dict[str, str]:
+    """Every problem of the loaded ``data`` that takes two variables to see, by variable."""
+    problems: dict[str, str] = {**_redis_checks(data), **_paired_secrets(data)}
     if data.get("identity_source") == "wechat":
         for key, name in (("wechat_appid", "WECHAT_APPID"), ("wechat_secret", "WECHAT_SECRET")):
             if not data.get(key):
                 problems[name] = "required when IDENTITY_SOURCE=wechat"
     if data.get("identity_source") == "gateway" and not data.get("gateway_secret"):
         problems["GATEWAY_SECRET"] = "required when IDENTITY_SOURCE=gateway"  # noqa: S105
-    problems.update(_paired_secrets(data))
     if data.get("bff_env") == "production":
         for key, name in (
             ("idaas_base_url", "IDAAS_BASE_URL"),

@@ -34,6 +34,7 @@ ATTRIBUTE = {
     "IDP_EVENTS_TOKEN": "idp_events_token",
     "IDP_EVENTS_ENCRYPTION_KEY": "idp_events_encryption_key",
     "IDP_EVENTS_SIGNATURE_KEY": "idp_events_signature_key",
+    "REDIS_SENTINEL_PASSWORD": "redis_sentinel_password",
 }
 IDP_KEYS = {name: secrets.token_hex(16) for name in ATTRIBUTE if name.startswith("IDP_")}
 

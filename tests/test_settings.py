@@ -62,6 +62,11 @@ def test_missing_required_names_the_variable(missing):
         ("RATE_LIMIT_BIND", "lots"),
         ("RATE_LIMIT_CODES", "country=1/minute"),
         ("REDIS_CLUSTER", "maybe"),
+        ("REDIS_SENTINELS", "sentinel-1"),
+        ("REDIS_SENTINELS", "sentinel-1:26379,:26379"),
+        ("REDIS_SENTINELS", "sentinel-1:99999"),
+        ("REDIS_SENTINEL_MASTER", "my master"),
+        ("REDIS_SENTINEL_WAIT_REPLICAS", "-1"),
         ("IDAAS_SESSION_TOKEN_HEADER", "bad header"),
         ("LOG_LEVEL", "LOUD"),
         ("GATEWAY_SECRET", "short"),
@@ -120,6 +125,32 @@ def test_redacted_hides_secrets():
     )
     shown = str(s.redacted())
     assert "wxsecret" not in shown and "hunter2" not in shown and "k" * 20 not in shown
+
+
+def test_sentinel_settings():
+    s = load_settings({**MINIMAL, "REDIS_SENTINELS": "s1:26379, 10.0.0.2:26380,[::1]:26381"})
+    assert s.redis_sentinels == (("s1", 26379), ("10.0.0.2", 26380), ("::1", 26381))
+    assert (s.redis_sentinel_master, s.redis_sentinel_wait_replicas) == ("mymaster", 1)
+    assert load_settings(MINIMAL).redis_sentinels is None
+
+
+def test_sentinel_and_cluster_at_once_are_refused_naming_both():
+    env = {**MINIMAL, "REDIS_SENTINELS": "s1:26379", "REDIS_CLUSTER": "true"}
+    with pytest.raises(SettingsError, match="^REDIS_SENTINELS: .*REDIS_CLUSTER"):
+        load_settings(env)
+    env = {**MINIMAL, "REDIS_SENTINELS": "s1:26379", "REDIS_URL": "unix:///run/redis.sock"}
+    with pytest.raises(SettingsError, match="^REDIS_URL: unix:// with REDIS_SENTINELS"):
+        load_settings(env)
+
+
+def test_the_sentinel_password_is_never_shown():
+    s = load_settings(
+        {**MINIMAL, "REDIS_SENTINELS": "s1:26379", "REDIS_SENTINEL_PASSWORD": "s3ntinel-pw"}
+    )
+    shown = s.redacted()
+    assert "s3ntinel-pw" not in str(shown)
+    assert shown["redis_sentinel_password"] == "***"
+    assert shown["redis_sentinels"] == "s1:26379"
 
 
 def test_rate_limit_grammar():

@@ -30,6 +30,26 @@ from bff.observability import SESSION_STORE_ERRORS
 log = logging.getLogger("bff.store")
 
 RedisClient = redis.Redis | redis.RedisCluster
+
+
+class NotReplicated(redis.RedisError):
+    """Sentinel mode: the writes were not acknowledged by enough replicas in time (``WAIT``);
+    a failover now could lose them, so nothing is answered as kept."""
+
+
+def queue_wait(pipe: Any, replica_wait: tuple[int, int]) -> bool:
+    """Queue ``WAIT replicas ms`` last in ``pipe`` when ``replica_wait`` asks for replicas."""
+    if replica_wait[0]:
+        pipe.execute_command("WAIT", *replica_wait)
+    return bool(replica_wait[0])
+
+
+def check_wait(acknowledged: Any, replica_wait: tuple[int, int]) -> None:
+    """:raises NotReplicated: fewer replicas than asked acknowledged the writes."""
+    if int(acknowledged) < replica_wait[0]:
+        raise NotReplicated(f"{acknowledged} of {replica_wait[0]} replicas acknowledged")
+
+
 # What a Redis or Redis Cluster call can raise when the server is gone.
 STORE_ERRORS = (redis.RedisError, RedisClusterException)
 

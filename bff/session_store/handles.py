@@ -24,10 +24,12 @@ from bff.models import CachedSession, HandleRecord
 from bff.session_store.base import (
     Keys,
     RedisClient,
+    check_wait,
     decode_handle,
     decode_session,
     encode,
     fail_closed,
+    queue_wait,
 )
 
 # KEYS[1] the handle, KEYS[2] its tombstone; ARGV[1] the session key's prefix (the openid
@@ -59,8 +61,15 @@ def session_id(digest: str) -> str:
 class HandleStore:
     """The handles of one app (its key prefix)."""
 
-    def __init__(self, client: Callable[[], RedisClient], keys: Keys, ttl_s: int) -> None:
+    def __init__(
+        self,
+        client: Callable[[], RedisClient],
+        keys: Keys,
+        ttl_s: int,
+        replica_wait: tuple[int, int] = (0, 0),
+    ) -> None:
         self._client, self._keys, self._ttl_s = client, keys, ttl_s
+        self._replica_wait = replica_wait  # Sentinel mode: saved and ended handles WAIT
         self._script: Any = None  # redis-py's Script for _AUTHENTICATE, made on first use
 
     def save(self, digest: str, record: HandleRecord) -> None:
@@ -75,7 +84,10 @@ class HandleStore:
             pipe.zremrangebyscore(index, "-inf", now)
             pipe.expire(index, self._ttl_s)
             queue_entries(pipe, take_queued())  # the request's audit records ride along
-            pipe.execute()
+            waited = queue_wait(pipe, self._replica_wait)
+            results = pipe.execute()
+            if waited:
+                check_wait(results[-1], self._replica_wait)
 
     def authenticate(self, digest: str) -> tuple[HandleRecord | None, CachedSession | None, bool]:
         """The handle's record, its user's session, and (no record) whether it was revoked."""
@@ -124,4 +136,7 @@ class HandleStore:
             pipe.zrem(self._keys.handles(openid), digest)
             pipe.set(self._keys.revoked(digest), 1, ex=self._ttl_s)
             queue_entries(pipe, take_queued())
-            pipe.execute()
+            waited = queue_wait(pipe, self._replica_wait)
+            results = pipe.execute()
+            if waited:
+                check_wait(results[-1], self._replica_wait)

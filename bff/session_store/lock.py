@@ -38,7 +38,16 @@ from bff.audit import queue_entries, take_queued
 from bff.errors import RequestInProgress
 from bff.limits import Hits
 from bff.observability import LOCK_LEASES_LOST
-from bff.session_store.base import STORE_ERRORS, Keys, RedisClient, fail_closed, log, ok
+from bff.session_store.base import (
+    STORE_ERRORS,
+    Keys,
+    RedisClient,
+    check_wait,
+    fail_closed,
+    log,
+    ok,
+    queue_wait,
+)
 from bff.session_store.counting import Pipe, Windows
 from bff.session_store.user import Command, Readable, UserState
 
@@ -69,10 +78,12 @@ class UserLock:
         read: Sequence[Readable],
         state_ttl_s: int,
         handle_ttl_s: int,
+        replica_wait: tuple[int, int] = (0, 0),
     ) -> None:
         self._redis, self._keys, self._windows = client, keys, windows
         self.cluster = not hasattr(client, "connection_pool")  # RedisCluster has node pools
         self._hits, self._lease_s, self._wait_s = hits, lease_s, wait_s
+        self._replica_wait = replica_wait
         self._user = UserState(self, keys, openid, tuple(read), state_ttl_s, handle_ttl_s)
         self.openid = openid
         self._token = f"{_PROCESS}{os.getpid():x}.{next(_LOCKS):x}"
@@ -159,6 +170,7 @@ class UserLock:
         then one ``DEL`` of ``deletes`` (which the lock's key joins while the lease is surely
         ours). :returns: the answers of ``sets``."""
         repairs = self.repairs if release else []
+        replica_wait = self._replica_wait if sets or deletes else (0, 0)
         lock = self._keys.lock(self.openid)
         fast = time.monotonic() - self._sent_at < self._lease_s / 2
         script = release and self.held and not fast
@@ -173,9 +185,12 @@ class UserLock:
                 pipe.eval(_RELEASE, 1, lock, self._token)
             _queue_deletes(pipe, deletes, self.cluster)
             queue_entries(pipe, take_queued())  # the request's audit records ride along
+            waited = queue_wait(pipe, replica_wait)  # Sentinel: on a replica before SUCCESS
             results = pipe.execute()
         if release:
             self.held, self.repairs = False, []
+        if waited:
+            check_wait(results[-1], replica_wait)
         if script and results[len(sets) + len(repairs)] != 1:
             LOCK_LEASES_LOST.inc()  # it ran out while we worked: another may have run alongside
             log.warning("openid lock lease lost before release")

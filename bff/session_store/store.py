@@ -41,6 +41,7 @@ class SessionStore:
         handle_ttl_s: int,
         lock_lease_s: float,
         audit_maxlen: int = 0,
+        replica_wait: tuple[int, int] = (0, 0),
     ) -> None:
         self._client: Lazy[RedisClient] = Lazy(
             (lambda: client) if isinstance(client, RedisClient) else client
@@ -52,7 +53,8 @@ class SessionStore:
         self._lock_lease_s = lock_lease_s
         # The app's audit stream (bff/audit.py), or None: records are logged only.
         self.audit_stream = AuditStream(self._keys.audit(), audit_maxlen) if audit_maxlen else None
-        self.handles = HandleStore(lambda: self._redis, self._keys, handle_ttl_s)
+        self._replica_wait = replica_wait  # (replicas, ms): a commit's WAIT; 0 replicas: none
+        self.handles = HandleStore(lambda: self._redis, self._keys, handle_ttl_s, replica_wait)
 
     @property
     def _redis(self) -> RedisClient:
@@ -81,6 +83,7 @@ class SessionStore:
             read=read,
             state_ttl_s=self._state_ttl_s,
             handle_ttl_s=self._handle_ttl_s,
+            replica_wait=self._replica_wait,
         )
 
     def count(self, hits: Hits) -> None:

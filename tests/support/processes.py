@@ -59,25 +59,26 @@ class RedisProcess:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def command(self, binary: str) -> list[str]:
+        return [
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            self.dir,
+            *self.extra,
+        ]
+
     def start(self) -> RedisProcess:
         binary = require_binary("redis-server")
         self.proc = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self.dir,
-                *self.extra,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            self.command(binary), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         client = redis.Redis(port=self.port, socket_timeout=0.2, socket_connect_timeout=0.2)
         deadline = time.monotonic() + 10
@@ -151,6 +152,104 @@ class RedisClusterProcesses:
 
     def close(self) -> None:
         for node in self.nodes:
+            node.close()
+
+
+class SentinelProcess(RedisProcess):
+    """``redis-server sentinel.conf --sentinel``, monitoring ``master`` (quorum 2) with a short
+    ``down-after-milliseconds``: a failover starts about a second after the master dies."""
+
+    def __init__(self, master: RedisProcess, name: str, down_after_ms: int) -> None:
+        super().__init__()
+        self.conf = f"{self.dir}/sentinel.conf"
+        with open(self.conf, "w") as conf:  # sentinel rewrites it: a file of its own
+            conf.write(
+                f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
+                f"sentinel monitor {name} 127.0.0.1 {master.port} 2\n"
+                f"sentinel down-after-milliseconds {name} {down_after_ms}\n"
+                f"sentinel failover-timeout {name} {4 * down_after_ms}\n"
+                f"sentinel parallel-syncs {name} 2\n"
+            )
+
+    def command(self, binary: str) -> list[str]:
+        return [binary, self.conf, "--sentinel"]
+
+
+class RedisSentinelProcesses:
+    """A master, ``replicas`` replicas of it and three sentinels (quorum 2), on spare ports."""
+
+    def __init__(self, name: str = "mymaster", replicas: int = 2, down_after_ms: int = 1000):
+        self.name = name
+        self.master = RedisProcess()
+        self.replicas = [
+            RedisProcess(None, "--replicaof", "127.0.0.1", str(self.master.port))
+            for _ in range(replicas)
+        ]
+        self.sentinels = [SentinelProcess(self.master, name, down_after_ms) for _ in range(3)]
+
+    @property
+    def addresses(self) -> str:
+        """``REDIS_SENTINELS``: every sentinel's host:port."""
+        return ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
+
+    @property
+    def data_nodes(self) -> list[RedisProcess]:
+        return [self.master, *self.replicas]
+
+    def start(self) -> RedisSentinelProcesses:
+        try:
+            for node in [*self.data_nodes, *self.sentinels]:
+                node.start()
+            self._wait_until_known()
+        except BaseException:
+            self.close()  # never leave half a set running
+            raise
+        return self
+
+    def _wait_until_known(self) -> None:
+        self.wait_in_sync()
+
+    def wait_in_sync(self) -> None:
+        """Every node but the master a replica in sync, every sentinel aware of them all and of
+        the other two sentinels."""
+        deadline = time.monotonic() + 30
+        while not self._known():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the sentinels did not learn the set")
+            time.sleep(0.1)
+
+    def _known(self) -> bool:
+        master = self.master_port()
+        if master is None:
+            return False
+        for replica in (node for node in self.data_nodes if node.port != master):
+            with redis.Redis(port=replica.port, decode_responses=True) as client:
+                info = client.info("replication")
+                if info.get("master_port") != master or info.get("master_link_status") != "up":
+                    return False
+        for sentinel in self.sentinels:
+            with redis.Redis(port=sentinel.port, decode_responses=True) as client:
+                state = client.sentinel_master(self.name)
+                if int(state["num-slaves"]) < len(self.replicas):
+                    return False
+                if int(state["num-other-sentinels"]) < len(self.sentinels) - 1:
+                    return False
+        return True
+
+    def master_port(self) -> int | None:
+        """The master's port as a majority of the sentinels name it (None: no majority)."""
+        ports = []
+        for sentinel in self.sentinels:
+            try:
+                with redis.Redis(port=sentinel.port, socket_timeout=1) as client:
+                    ports.append(int(client.sentinel_get_master_addr_by_name(self.name)[1]))
+            except (redis.RedisError, TypeError):
+                continue
+        best = max(set(ports), key=ports.count, default=None)
+        return best if best is not None and ports.count(best) >= 2 else None
+
+    def close(self) -> None:
+        for node in [*self.sentinels, *self.data_nodes]:
             node.close()
 
 
