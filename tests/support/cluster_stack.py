@@ -31,6 +31,7 @@ BIND = "/api/v2/sdk/social/username-password-bind"
 # What a client may see through the gateway, faults or not: 2xx, or one of these in the envelope.
 DOCUMENTED_ERRORS = frozenset({401, 403, 409, 429, 502, 503, 504})
 CLIENT_TIMEOUT_S = 20.0
+NGINX_UNREACHABLE = "no instance answered: try again"  # the error_msg of nginx's own 503
 
 
 class ClusterStack:
@@ -257,6 +258,7 @@ def outcomes(answers: list[Answer]) -> dict[str, int]:
     for a in answers:
         body = a.body if isinstance(a.body, dict) else {}
         word = body.get("error_code") or body.get("status") or a.error or ""
+        word += " (nginx)" if body.get("error_msg") == NGINX_UNREACHABLE else ""
         out[f"{a.kind} {a.status} {word}".strip()] += 1
     return dict(sorted(out.items()))
 
