@@ -186,13 +186,15 @@ def _summary(
     elapsed: float,
     warmup: float,
 ) -> dict[str, Any]:
-    kinds = outcomes(traffic.answers)
+    answers = traffic.answers
+    kinds = outcomes(answers)
     checks = sum(n for k, n in kinds.items() if k.startswith("check "))
     flat = flatness(samples, warmup)
     return {
         "duration_s": round(elapsed),
         "target": {"signins_per_s": args.signins, "checks_per_s": args.signins * args.checks},
         "achieved": {
+            "signin_attempts_per_s": round(sum(1 for a in answers if a.kind == "wx") / elapsed, 1),
             "signins_per_s": round(len(traffic.successes) / elapsed, 1),
             "checks_per_s": round(checks / elapsed, 1),
             "requests_per_s": round(len(traffic.answers) / elapsed, 1),
