@@ -100,6 +100,9 @@ def sample(stack: ClusterStack, nodes: dict[int, redis.Redis], start: float) -> 
         "fds": max((w[1] for w in workers.values()), default=0),
         "redis_clients": clients,
         "workers": len(workers),
+        "per_worker": {
+            str(pid): {"rss_mib": round(r, 1), "fds": f} for pid, (r, f) in workers.items()
+        },
     }
 
 

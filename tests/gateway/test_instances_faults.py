@@ -48,14 +48,14 @@ def stack(tmp_path, idaas_server, wechat_server, key_prefix) -> Iterator[Cluster
 def test_an_instance_and_a_redis_master_killed_under_load(stack, idaas_server, capsys):
     traffic = Traffic(stack, threads=6).start()
     try:
-        time.sleep(5)
+        time.sleep(4)
         killed_at = time.monotonic()
         stack.kill_instance(1)
         time.sleep(3)
         stack.kill_master()
         failover_s = stack.cluster.wait_ok(timeout=30)
         recovered = time.monotonic()
-        time.sleep(5)
+        time.sleep(4)
     finally:
         traffic.finish()
     end = time.monotonic()
