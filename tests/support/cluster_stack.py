@@ -112,8 +112,11 @@ class ClusterStack:
             self.nginx.stop()
         if self.upstream is not None:
             self.upstream.close()
-        for g in self.instances:
-            g.stop()
+        stopping = [threading.Thread(target=g.stop) for g in self.instances]
+        for thread in stopping:  # each drains first (GUNICORN_DRAIN_S): all at once
+            thread.start()
+        for thread in stopping:
+            thread.join(timeout=60)
         self.cluster.close()
 
 
