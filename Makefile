@@ -146,10 +146,21 @@ bench-apps: bench-install  ## one app beside thirteen: CPU per bind of the app l
 	bash bench/setup.sh
 	$(BIN)/python -m bench.apps
 
+faults: install  ## three instances, one Redis Cluster, nginx; an instance and a master SIGKILLed: 3-4 min; bench/out/
+	$(BIN)/python -m bench.faults
+
+# SOAK_S: how long (600 s by default); SOAK_ARGS: more `python -m bench.soak` options (--signins,
+# --checks per second).
+SOAK_S ?= 600
+SOAK_ARGS ?=
+
+soak: install  ## a steady rate for SOAK_S seconds (10 min) with faults; RSS, fds, Redis clients flat; bench/out/
+	$(BIN)/python -m bench.soak --duration $(SOAK_S) $(SOAK_ARGS)
+
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) $(LOWEST) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov *.egg-info
 	rm -rf simulators/*.egg-info
 	rm -rf $(MP)/node_modules
 
 .PHONY: help install run test test-js test-sentinel test-lowest lock lint fuzz typecheck bench bench-install
-.PHONY: bench-smoke bench-workers bench-auth bench-apps clean
+.PHONY: bench-smoke bench-workers bench-auth bench-apps faults soak clean

@@ -72,12 +72,14 @@ class EchoUpstream:
 class Nginx:
     """nginx in the foreground of a temporary prefix, the shipped configuration filled in."""
 
-    def __init__(self, bff: str, upstream: str, workers: int = 1) -> None:
+    def __init__(self, bff: str | list[str], upstream: str, workers: int = 1) -> None:
         self.binary = nginx_binary()
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.dir = Path(tempfile.mkdtemp(prefix="bff-nginx-"))
         server = CONFIG.read_text()
+        if not isinstance(bff, str):  # several instances: one `server` line each
+            bff = "; server ".join(bff)
         for name, value in (("@BFF@", bff), ("@UPSTREAM@", upstream)):
             server = server.replace(name, value)
         server = server.replace("@LISTEN@", f"127.0.0.1:{self.port}")

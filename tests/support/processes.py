@@ -102,14 +102,17 @@ class RedisProcess:
 
 
 class RedisClusterProcesses:
-    """Three masters with --cluster-enabled on spare ports, joined by redis-cli --cluster create."""
+    """Three masters with --cluster-enabled on spare ports, joined by redis-cli --cluster create;
+    ``replicas=1``: a replica for each (six nodes), which takes over when its master dies (after
+    the 2 s node timeout and an election: a few seconds)."""
 
-    def __init__(self) -> None:
+    def __init__(self, replicas: int = 0) -> None:
+        self.replicas = replicas
         self.nodes = [
             RedisProcess(
                 free_cluster_port(), "--cluster-enabled", "yes", "--cluster-node-timeout", "2000"
             )
-            for _ in range(3)
+            for _ in range(3 * (1 + replicas))
         ]
 
     @property
@@ -130,7 +133,8 @@ class RedisClusterProcesses:
             node.start()
         addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
         subprocess.run(
-            [cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            [cli, "--cluster", "create", *addresses, "--cluster-replicas", str(self.replicas)]
+            + ["--cluster-yes"],
             check=True,
             capture_output=True,
             timeout=60,
@@ -143,7 +147,45 @@ class RedisClusterProcesses:
             if time.monotonic() > deadline:
                 raise RuntimeError("the cluster did not become ok")
             time.sleep(0.1)
+        while self.replicas and not all(self._replica_synced(n) for n in self.replica_nodes()):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the replicas did not catch up")
+            time.sleep(0.1)
         return self
+
+    def live(self) -> list[RedisProcess]:
+        return [n for n in self.nodes if n.proc is not None and n.proc.poll() is None]
+
+    def roles(self) -> dict[int, str]:
+        """Each live node's port and role (``master`` or ``slave``), as the node says."""
+        out = {}
+        for node in self.live():
+            with redis.Redis(host="127.0.0.1", port=node.port, socket_timeout=2) as client:
+                out[node.port] = str(client.info("replication")["role"])
+        return out
+
+    def master_nodes(self) -> list[RedisProcess]:
+        roles = self.roles()
+        return [n for n in self.live() if roles.get(n.port) == "master"]
+
+    def replica_nodes(self) -> list[RedisProcess]:
+        roles = self.roles()
+        return [n for n in self.live() if roles.get(n.port) == "slave"]
+
+    @staticmethod
+    def _replica_synced(node: RedisProcess) -> bool:
+        with redis.Redis(host="127.0.0.1", port=node.port, socket_timeout=2) as client:
+            return bool(client.info("replication").get("master_link_status") == "up")
+
+    def wait_ok(self, timeout: float = 30.0) -> float:
+        """Wait until three live nodes are masters (a dead master's replica has taken over) and
+        every live node says cluster_state ok; the seconds it took."""
+        start = time.monotonic()
+        while len(self.master_nodes()) < 3 or not all(self._node_ok(n) for n in self.live()):
+            if time.monotonic() - start > timeout:
+                raise RuntimeError("the cluster did not become ok again")
+            time.sleep(0.1)
+        return time.monotonic() - start
 
     @staticmethod
     def _node_ok(node: RedisProcess) -> bool:
