@@ -77,8 +77,10 @@ def _revoked(resp: requests.Response) -> bool:
 
 
 def test_a_pushed_user_disable_ends_both_sessions_and_a_replay_or_forgery_is_refused(
-    bff_base: str, idaas_server: IdaasSimulator, wechat_server: WeChatSimulator
+    bff_base: str, idaas_sim: IdaasSimulator, wechat_sim: WeChatSimulator
 ) -> None:
+    """``idaas_sim``/``wechat_sim``: the session's simulators (bff's upstreams), reset."""
+    idaas_server, wechat_server = idaas_sim, wechat_sim
     user = "alice-" + secrets.token_hex(4)
     idaas_server.add_user(user, "pw-" + user)
     tag = secrets.token_hex(4)
