@@ -12,7 +12,6 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import requests
 
@@ -25,7 +24,7 @@ from .idaas_bind import BIND_ROUTES
 from .idaas_captcha import CAPTCHA_ROUTES
 from .idaas_social import SOCIAL_ROUTES
 from .idaas_steps import STEP_ROUTES
-from .webhook import seal_event
+from .webhook import event_headers, seal_event
 from .wechat import DEFAULT_WECHAT_BASE_URL, SIM_APPID, SIM_SECRET
 
 __all__ = [
@@ -169,11 +168,11 @@ class IdaasSimulator(IdaasCore):
         security_token: str,
         encryption_key: str,
         signature_key: str,
-        extra: dict[str, Any] | None = None,
         timeout: float = EVENT_TIMEOUT_S,
     ) -> requests.Response:
-        """POST a sealed WebHook event (webhook.seal_event) about a user to `url`; the data's
-        `clientId` is the first client's unless `extra` names another."""
+        """POST a sealed WebHook event (webhook.seal_event) about a user (a name of this
+        simulator's, sent as its subject, or a subject as is) to `url`, the security token as
+        `Authorization: Bearer` (the vendor's documented scheme, webhook.py)."""
         with self.lock:
             known = user_name_or_subject in self.users
         subject = self.subject_of(user_name_or_subject) if known else user_name_or_subject
@@ -183,11 +182,10 @@ class IdaasSimulator(IdaasCore):
             security_token=security_token,
             encryption_key=encryption_key,
             signature_key=signature_key,
-            extra={"clientId": self.client_id, **(extra or {})},
         )
         with requests.Session() as http:
             http.trust_env = False  # never route the call to 127.0.0.1 through a proxy
-            return http.post(url, json=body, timeout=timeout)
+            return http.post(url, json=body, headers=event_headers(security_token), timeout=timeout)
 
 
 def _add_cli_user(sim: IdaasSimulator, spec: str) -> None:

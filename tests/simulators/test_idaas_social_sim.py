@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -123,37 +124,52 @@ def test_api_claim_id_tokens_work(idp: IdaasSimulator, wx: WeChatSimulator) -> N
 
 
 # WebHook events -------------------------------------------------------------------------------
+def _open(body: dict, token: str | None = KEYS["security_token"], **keys: str) -> str:
+    return open_event(body, token=token, **{**KEYS, **keys})
+
+
 def test_seal_event_scheme() -> None:
-    body = seal_event("USER_DISABLE", "alice", nonce="00ff" * 4, timestamp_ms=1700000000123, **KEYS)
-    assert set(body) == {"nonce", "timestamp", "eventType", "data", "signature"}
-    assert (body["nonce"], body["timestamp"], body["eventType"]) == (
-        "00ff00ff00ff00ff",
-        "1700000000123",
-        "USER_DISABLE",
-    )
-    message = "\n".join(
-        [KEYS["security_token"], "1700000000123", body["nonce"], "USER_DISABLE", body["data"]]
-    )
-    expected = hmac.new(b"signature-key", message.encode(), hashlib.sha256).hexdigest()
-    assert body["signature"] == expected
+    """The vendor's documented scheme, checked here apart from webhook.py's code."""
+    nonce = "00ff" * 8
+    body = seal_event("USER_DISABLE", "alice", nonce=nonce, timestamp=1700000000, **KEYS)
+    assert set(body) == {"nonce", "timestamp", "event", "data", "sign"}
+    assert (body["nonce"], body["timestamp"], body["event"]) == (nonce, 1700000000, "USER_DISABLE")
+    assert KEYS["security_token"] not in json.dumps(body)  # the token goes in a header
+    message = f"{nonce}&1700000000&USER_DISABLE&{body['data']}"
+    digest = hmac.new(b"signature-key", message.encode(), hashlib.sha256).digest()
+    assert body["sign"] == base64.b64encode(digest).decode()
     key = KEYS["encryption_key"].encode()
     decryptor = Cipher(algorithms.AES(key), modes.ECB()).decryptor()  # noqa: S305
     padded = decryptor.update(base64.b64decode(body["data"])) + decryptor.finalize()
     unpadder = padding.PKCS7(128).unpadder()
-    plain = json.loads(unpadder.update(padded) + unpadder.finalize())
-    assert plain == {"userId": "alice", "eventType": "USER_DISABLE"}
+    assert unpadder.update(padded) + unpadder.finalize() == b"alice"  # the user id itself
+
+
+def test_seal_event_defaults_and_extra_fields() -> None:
+    before = int(time.time())
+    body = seal_event("USER_LOGIN", "bob", extra={"clientId": "c1"}, **KEYS)
+    assert len(body["nonce"]) == 32 and int(body["nonce"], 16) >= 0
+    assert isinstance(body["timestamp"], int) and before <= body["timestamp"] <= time.time() + 1
+    assert body["clientId"] == "c1"  # outside the signature
+    again = seal_event("USER_LOGIN", "bob", **KEYS)
+    assert again["nonce"] != body["nonce"]
 
 
 def test_open_event_round_trip_and_forgery() -> None:
-    body = seal_event("USER_DELETE", "bob", extra={"clientId": "c1"}, **KEYS)
-    assert len(body["nonce"]) == 16 and int(body["nonce"], 16) >= 0
-    event = open_event(body, **KEYS)
-    assert event == {"userId": "bob", "eventType": "USER_DELETE", "clientId": "c1"}
-    for tampered in ({"eventType": "USER_LOGIN"}, {"timestamp": "1"}, {"signature": "00"}):
+    body = seal_event("USER_DELETE", "bob", **KEYS)
+    assert _open(body) == "bob"
+    for tampered in ({"event": "USER_LOGIN"}, {"timestamp": 1}, {"nonce": "x"}, {"sign": "AA=="}):
         with pytest.raises(ValueError, match="signature"):
-            open_event({**body, **tampered}, **KEYS)
+            _open({**body, **tampered})
     with pytest.raises(ValueError, match="signature"):
-        open_event(body, **{**KEYS, "signature_key": "other"})
+        _open(body, signature_key="other")
+    for token in (None, "", "s" * 39):
+        with pytest.raises(ValueError, match="security token"):
+            _open(body, token=token)
+    with pytest.raises(ValueError, match="integer"):
+        _open({**body, "timestamp": str(body["timestamp"])})
+    with pytest.raises(ValueError, match="strings"):
+        _open({key: value for key, value in body.items() if key != "sign"})
     with pytest.raises(ValueError, match="32 bytes"):
         seal_event("USER_LOGIN", "bob", **{**KEYS, "encryption_key": "short"})
 
@@ -170,11 +186,9 @@ def test_send_event(idp: IdaasSimulator, receiver: SimServer) -> None:
     assert isinstance(resp, requests.Response) and resp.status_code == 200
     (got,) = receiver.requests
     assert got.headers["Content-Type"] == "application/json"
-    event = open_event(got.json, **KEYS)
-    assert event == {
-        "userId": idp.subject_of("alice"),
-        "eventType": "USER_SOCIAL_UNBIND",
-        "clientId": "test-client",
-    }
+    assert got.headers["Authorization"] == "Bearer " + KEYS["security_token"]
+    assert got.json["event"] == "USER_SOCIAL_UNBIND"
+    token = got.headers["Authorization"].removeprefix("Bearer ")
+    assert _open(got.json, token=token) == idp.subject_of("alice")
     idp.send_event(receiver.base_url + "/hook", "USER_DELETE", "sub-123", **KEYS)
-    assert open_event(receiver.requests[-1].json, **KEYS)["userId"] == "sub-123"
+    assert _open(receiver.requests[-1].json) == "sub-123"
