@@ -61,16 +61,22 @@ def _warm(app, wechat, idaas):
         assert caller.bind().status_code == 200
 
 
-def test_a_first_success_bind_is_two_round_trips_and_eleven_commands(
-    make_app, counted, wechat_sim, idaas_sim
-):
-    app = make_app(REDIS_URL=counted.url, IDENTITY_SOURCE="gateway")
+def _first_bind(make_app, counted, wechat_sim, idaas_sim, **env: str) -> tuple[int, dict]:
+    """The round trips and commands of a SUCCESS bind of a new openid, in a warm worker."""
+    app = make_app(REDIS_URL=counted.url, IDENTITY_SOURCE="gateway", **env)
     _warm(app, wechat_sim, idaas_sim)
     caller = _caller(app, wechat_sim, idaas_sim)
     caller.pending_bind()
     resp = []
     trips, commands = _used(counted, lambda: resp.append(caller.bind(password=PASSWORD)))
     assert resp[0].status_code == 200 and resp[0].json["status"] == "SUCCESS"
+    return trips, commands
+
+
+def test_a_first_success_bind_is_two_round_trips_and_eleven_commands(
+    make_app, counted, wechat_sim, idaas_sim
+):
+    trips, commands = _first_bind(make_app, counted, wechat_sim, idaas_sim)
     assert trips == 2, trips
     # The openid's bind counter is new in this window: it is created with its expiry first. The
     # session is listed under its IDaaS subject (ZADD, and EXPIREAT NX then GT: the index lives
@@ -97,13 +103,8 @@ def test_with_the_audit_stream_a_bind_is_still_two_round_trips(
     make_app, counted, wechat_sim, idaas_sim
 ):
     """The bind's audit record rides its commit: one XADD more, no round trip more."""
-    app = make_app(REDIS_URL=counted.url, IDENTITY_SOURCE="gateway", AUDIT_STREAM_MAXLEN="1000")
-    _warm(app, wechat_sim, idaas_sim)
-    caller = _caller(app, wechat_sim, idaas_sim)
-    caller.pending_bind()
-    resp = []
-    trips, commands = _used(counted, lambda: resp.append(caller.bind(password=PASSWORD)))
-    assert resp[0].status_code == 200 and resp[0].json["status"] == "SUCCESS"
+    env = {"AUDIT_STREAM_MAXLEN": "1000"}
+    trips, commands = _first_bind(make_app, counted, wechat_sim, idaas_sim, **env)
     assert trips == 2, trips
     assert commands.pop("xadd") == 1
     assert commands == {"incr": 3, "set": 3, "get": 1, "del": 1, "zadd": 1, "expireat": 2}
