@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -109,6 +111,17 @@ def fail_closed(operation: str) -> Iterator[None]:
         yield
     except STORE_ERRORS as exc:
         unavailable(operation, exc)
+    except RuntimeError as exc:
+        # redis-py < 6.2's cluster client iterates a dict of nodes while another greenlet's
+        # topology refresh (a master failing over) changes it: the store, not bff, is in flux.
+        if not _raised_in_redis(exc):
+            raise
+        unavailable(operation, exc)
+
+
+def _raised_in_redis(exc: BaseException) -> bool:
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and f"{os.sep}redis{os.sep}" in frames[-1].filename
 
 
 def unavailable(operation: str, exc: BaseException) -> None:

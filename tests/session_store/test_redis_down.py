@@ -107,3 +107,25 @@ def test_unix_socket_redis_url(make_app, wechat_sim, idaas_sim):
         assert any(":pending:" in k for k in keys) and any(":rl:" in k for k in keys)
     finally:
         proc.close()
+
+
+def test_a_runtime_error_inside_redis_py_is_the_store_unavailable_one_of_ours_is_not():
+    """redis-py < 6.2's cluster client can raise RuntimeError (a dict changed size during
+    iteration: NodesManager.initialize) while a failover refreshes its topology, seen under
+    make test-lowest's fault run: that is the store, answered 503; a RuntimeError of bff's own
+    code inside the block stays a bug (500)."""
+    import os
+
+    import redis.cluster
+
+    from bff.errors import SessionStoreUnavailable
+    from bff.session_store.base import fail_closed
+
+    # The same iteration, its code in redis-py's cluster module (where the real one raises).
+    source = "def initialize(nodes):\n    for name in nodes.values():\n        nodes['b'] = 2\n"
+    scope: dict[str, object] = {}
+    exec(compile(source, os.path.abspath(redis.cluster.__file__), "exec"), scope)  # noqa: S102
+    with pytest.raises(SessionStoreUnavailable), fail_closed("lock"):
+        scope["initialize"]({"a": 1})  # type: ignore[operator]
+    with pytest.raises(RuntimeError), fail_closed("lock"):
+        raise RuntimeError("ours")
