@@ -18,6 +18,7 @@ import orjson
 import redis
 from redis.exceptions import RedisClusterException
 
+from bff.audit import queue_entries, take_queued
 from bff.errors import SessionStoreUnavailable
 from bff.models import (
     CachedSession,
@@ -39,8 +40,11 @@ class NotReplicated(redis.RedisError):
     a failover now could lose them, so nothing is answered as kept."""
 
 
-def queue_wait(pipe: Any, replica_wait: tuple[int, int]) -> bool:
-    """Queue ``WAIT replicas ms`` last in ``pipe`` when ``replica_wait`` asks for replicas."""
+def queue_kept(pipe: Any, replica_wait: tuple[int, int]) -> bool:
+    """End a pipeline whose writes are answered as kept: the request's audit records ride
+    along, then ``WAIT replicas ms`` last when ``replica_wait`` asks for replicas (whether it
+    did: its answer is then the pipeline's last, for :func:`check_wait`)."""
+    queue_entries(pipe, take_queued())
     if replica_wait[0]:
         pipe.execute_command("WAIT", *replica_wait)
     return bool(replica_wait[0])
@@ -50,6 +54,15 @@ def check_wait(acknowledged: Any, replica_wait: tuple[int, int]) -> None:
     """:raises NotReplicated: fewer replicas than asked acknowledged the writes."""
     if int(acknowledged) < replica_wait[0]:
         raise NotReplicated(f"{acknowledged} of {replica_wait[0]} replicas acknowledged")
+
+
+def execute_kept(pipe: Any, replica_wait: tuple[int, int]) -> list[Any]:
+    """:func:`queue_kept`, then the round trip, then :func:`check_wait`."""
+    waited = queue_kept(pipe, replica_wait)
+    results: list[Any] = pipe.execute()
+    if waited:
+        check_wait(results[-1], replica_wait)
+    return results
 
 
 # What a Redis or Redis Cluster call can raise when the server is gone.

@@ -19,17 +19,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bff.audit import queue_entries, take_queued
 from bff.models import CachedSession, HandleRecord
 from bff.session_store.base import (
     Keys,
     RedisClient,
-    check_wait,
     decode_handle,
     decode_session,
     encode,
+    execute_kept,
     fail_closed,
-    queue_wait,
 )
 
 # KEYS[1] the handle, KEYS[2] its tombstone; ARGV[1] the session key's prefix (the openid
@@ -83,11 +81,7 @@ class HandleStore:
             pipe.zadd(index, {digest: now + self._ttl_s})
             pipe.zremrangebyscore(index, "-inf", now)
             pipe.expire(index, self._ttl_s)
-            queue_entries(pipe, take_queued())  # the request's audit records ride along
-            waited = queue_wait(pipe, self._replica_wait)
-            results = pipe.execute()
-            if waited:
-                check_wait(results[-1], self._replica_wait)
+            execute_kept(pipe, self._replica_wait)  # with the request's audit records
 
     def authenticate(self, digest: str) -> tuple[HandleRecord | None, CachedSession | None, bool]:
         """The handle's record, its user's session, and (no record) whether it was revoked."""
@@ -135,8 +129,4 @@ class HandleStore:
             pipe.delete(self._keys.handle(digest))
             pipe.zrem(self._keys.handles(openid), digest)
             pipe.set(self._keys.revoked(digest), 1, ex=self._ttl_s)
-            queue_entries(pipe, take_queued())
-            waited = queue_wait(pipe, self._replica_wait)
-            results = pipe.execute()
-            if waited:
-                check_wait(results[-1], self._replica_wait)
+            execute_kept(pipe, self._replica_wait)

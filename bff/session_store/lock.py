@@ -34,7 +34,6 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
-from bff.audit import queue_entries, take_queued
 from bff.errors import RequestInProgress
 from bff.limits import Hits
 from bff.observability import LOCK_LEASES_LOST
@@ -46,7 +45,7 @@ from bff.session_store.base import (
     fail_closed,
     log,
     ok,
-    queue_wait,
+    queue_kept,
 )
 from bff.session_store.counting import Pipe, Windows
 from bff.session_store.user import Command, Readable, UserState
@@ -184,8 +183,7 @@ class UserLock:
             if script:
                 pipe.eval(_RELEASE, 1, lock, self._token)
             _queue_deletes(pipe, deletes, self.cluster)
-            queue_entries(pipe, take_queued())  # the request's audit records ride along
-            waited = queue_wait(pipe, replica_wait)  # Sentinel: on a replica before SUCCESS
+            waited = queue_kept(pipe, replica_wait)  # audit records; Sentinel: WAIT for a replica
             results = pipe.execute()
         if release:
             self.held, self.repairs = False, []
