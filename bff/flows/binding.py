@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bff.errors import NotBound, SessionExpired
 from bff.flows.common import NO_WAIT, audit_event, now
-from bff.flows.session import renew, session_hits
+from bff.flows.session import id_token_left, renew, session_hits
 from bff.models import CachedSession, Caller, Device, HandleIndex
 from bff.observability import note_outcome
 from bff.services import Services
@@ -33,7 +33,7 @@ def unbind_wechat(svc: Services, caller: Caller, device: Device) -> int:
         session = user.get(CachedSession)
         if session is None or session.expire_at <= now():
             raise SessionExpired()
-        if not session.id_token or (session.id_token_exp or 0) - now() < FRESH_FOR_S:
+        if id_token_left(session) < FRESH_FOR_S:
             session = renew(svc, user, session, device)
         assert session.id_token  # noqa: S101 (renew sets it)
         client_id = svc.app.idaas_client_id

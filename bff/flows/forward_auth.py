@@ -21,7 +21,7 @@ from bff.errors import (
     UpstreamError,
 )
 from bff.flows.common import NO_WAIT, now
-from bff.flows.session import renew
+from bff.flows.session import id_token_left, renew
 from bff.models import CachedSession, Device, HandleRecord
 from bff.services import Services
 
@@ -71,11 +71,11 @@ def forward_auth(svc: Services, digest: str, device: Callable[[], Device]) -> Id
 
 
 def _fresh(session: CachedSession) -> bool:
-    return bool(session.id_token) and (session.id_token_exp or 0) - now() > RENEW_BEFORE_S
+    return id_token_left(session) > RENEW_BEFORE_S
 
 
 def _valid(session: CachedSession) -> bool:
-    return bool(session.id_token) and (session.id_token_exp or 0) > now()
+    return id_token_left(session) > 0
 
 
 def _renewed(

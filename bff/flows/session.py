@@ -66,6 +66,11 @@ def renew(svc: Services, user: UserState, session: CachedSession, device: Device
     return renewed
 
 
+def id_token_left(session: CachedSession) -> int:
+    """Seconds the session's current id_token has left (0: none, or run out)."""
+    return max(0, (session.id_token_exp or 0) - now()) if session.id_token else 0
+
+
 def session_status(svc: Services, caller: Caller) -> int | None:
     """Seconds the cached session has left, or None when there is none (Redis only: one round
     trip, no lock)."""
