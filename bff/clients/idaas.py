@@ -14,6 +14,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre
 
 from bff.clients.http import Answer, Upstream
 from bff.clients.idaas_account import AccountCalls, parse_policy
+from bff.clients.idaas_account import load_answer as _load
 from bff.credentials import BindCredential, UsernamePassword, VerifiedContact, WechatPhone
 from bff.errors import IdaasError, bad_response
 from bff.models import PASSWORD_STATUSES, Captcha, Device, IdaasAnswer
@@ -129,16 +130,6 @@ _ERROR = ErrorAnswer()
 _FLOW = FlowAnswer()
 _CAPTCHA = CaptchaAnswer()
 _CAPTCHA_TOKEN = CaptchaTokenAnswer()
-
-
-def _load(schema: Schema, body: Any) -> Any:
-    """``body`` loaded with ``schema``; :raises UpstreamError: 502 when it does not fit."""
-    if not isinstance(body, dict):
-        raise bad_response()
-    try:
-        return schema.load(body)
-    except ValidationError as exc:
-        raise bad_response() from exc
 
 
 # ----------------------------------------------------------------- the client

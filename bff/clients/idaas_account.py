@@ -9,6 +9,7 @@ body) is assumed. docs/api.md keeps the same list for users.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,7 +81,11 @@ def parse_policy(data: Any) -> PasswordPolicy | None:
     return policy if policy != PasswordPolicy() else None
 
 
-def _loaded(schema: Schema, body: Any) -> Any:
+def load_answer(schema: Schema, body: Any) -> Any:
+    """``body`` loaded with ``schema`` (a JSON object; a list for a ``many`` schema);
+    :raises UpstreamError: 502 when it does not fit."""
+    if not isinstance(body, list if schema.many else dict):
+        raise bad_response()
     try:
         return schema.load(body)
     except ValidationError as exc:
@@ -90,28 +95,13 @@ def _loaded(schema: Schema, body: Any) -> Any:
 class AccountCalls:
     """Mixed into :class:`~bff.clients.idaas.IdaasClient`: its ``_call`` and ``_flow``."""
 
-    def _call(
-        self,
-        method: str,
-        path: str,
-        device: Device,
-        *,
-        body: object = None,
-        extra: dict[str, str] | None = None,
-    ) -> Answer:
-        raise NotImplementedError
-
-    def _flow(
-        self, path: str, device: Device, body: object, extra: dict[str, str], method: str = "POST"
-    ) -> IdaasAnswer:
-        raise NotImplementedError
+    _call: Callable[..., Answer]  # IdaasClient's: the one call, its headers and 4xx
+    _flow: Callable[..., IdaasAnswer]  # IdaasClient's: a login-like answer, validated
 
     def mfa_mobile(self, state_token: str, device: Device) -> str:
         """The mobile of the second factor (masked or in clear, as the tenant answers it)."""
         answer = self._call("GET", MFA_MOBILE_PATH, device, extra={"X-state-token": state_token})
-        if not isinstance(answer.body, dict):
-            raise bad_response()
-        return str(_loaded(_MOBILE, answer.body)["mobile"])
+        return str(load_answer(_MOBILE, answer.body)["mobile"])
 
     def send_mfa_code(
         self, mobile: str, captcha_token: str, state_token: str, device: Device
@@ -141,10 +131,9 @@ class AccountCalls:
         body = self._call("GET", SOCIAL_PATH, device, extra=extra).body
         if isinstance(body, dict):  # a tenant may wrap the list
             body = body.get("data")
-        if not isinstance(body, list):
-            raise bad_response()
         return [
-            SocialAccount(r["id"], r["socialUid"], r["clientId"]) for r in _loaded(_SOCIAL, body)
+            SocialAccount(r["id"], r["socialUid"], r["clientId"])
+            for r in load_answer(_SOCIAL, body)
         ]
 
     def unbind_social(self, record_id: str, id_token: str, device: Device) -> None:
