@@ -20,6 +20,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -95,22 +96,38 @@ def _report(
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--phase", type=float, default=45.0, help="seconds per phase")
-    parser.add_argument("--threads", type=int, default=6)
-    args = parser.parse_args()
+Run = Callable[[argparse.Namespace, Path, Any, Any], dict[str, Any]]
+
+
+def run_on_stack(name: str, args: argparse.Namespace, run: Run) -> dict[str, Any]:
+    """``run`` with the simulators and a temporary directory of its own (every process it
+    starts stopped at the end, also on SIGTERM); its report written to bench/out/{name}.json."""
     exit_on_sigterm()
     with (
         WeChatSimulator() as wechat,
         IdaasSimulator(client_id=CLIENT_ID, wechat_base_url=wechat.base_url) as idaas,
-        tempfile.TemporaryDirectory(prefix="bff-faults-") as tmp,
+        tempfile.TemporaryDirectory(prefix=f"bff-{name}-") as tmp,
     ):
         report = run(args, Path(tmp), wechat, idaas)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "faults.json").write_text(json.dumps(report, indent=2) + "\n")
+    (OUT / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def something_lost(report: dict[str, Any]) -> bool:
+    """An answer not documented, a session lost, or a state token sent twice."""
+    return bool(
+        report["undocumented"] or report["lost_sessions"] or report["state_tokens_sent_twice"]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--phase", type=float, default=45.0, help="seconds per phase")
+    parser.add_argument("--threads", type=int, default=6)
+    report = run_on_stack("faults", parser.parse_args(), run)
     print(json.dumps(report, indent=2))
-    bad = report["undocumented"] or report["lost_sessions"] or report["state_tokens_sent_twice"]
+    bad = something_lost(report)
     print(f"faults: {'FAILED' if bad else 'ok'}; written to {OUT / 'faults.json'}")
     sys.exit(1 if bad else 0)
 

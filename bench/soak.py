@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -32,11 +31,9 @@ from typing import Any
 
 import redis
 
-from bench.faults import OUT
-from bench.procs import children, exit_on_sigterm
-from bff_simulators.idaas import IdaasSimulator
-from bff_simulators.wechat import WeChatSimulator
-from tests.support.app import CLIENT_ID, PASSWORD
+from bench.faults import OUT, run_on_stack, something_lost
+from bench.procs import children
+from tests.support.app import PASSWORD
 from tests.support.cluster_stack import (
     ClusterStack,
     Traffic,
@@ -219,19 +216,10 @@ def main() -> None:
     parser.add_argument("--checks", type=int, default=4, help="checks per sign-in")
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--sample", type=float, default=3.0, help="seconds between samples")
-    args = parser.parse_args()
-    exit_on_sigterm()
-    with (
-        WeChatSimulator() as wechat,
-        IdaasSimulator(client_id=CLIENT_ID, wechat_base_url=wechat.base_url) as idaas,
-        tempfile.TemporaryDirectory(prefix="bff-soak-") as tmp,
-    ):
-        report = run(args, Path(tmp), wechat, idaas)
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "soak.json").write_text(json.dumps(report, indent=2) + "\n")
+    report = run_on_stack("soak", parser.parse_args(), run)
     print(json.dumps({k: v for k, v in report.items() if k != "samples"}, indent=2))
     flat = all(m["flat"] for m in report["flatness"].values())
-    lost = report["undocumented"] or report["lost_sessions"] or report["state_tokens_sent_twice"]
+    lost = something_lost(report)
     verdict = "ok" if flat and not lost else "FAILED" + (" (not flat)" if not flat else "")
     print(f"soak: {verdict}; {len(report['samples'])} samples in {OUT / 'soak.json'}")
     sys.exit(0 if verdict == "ok" else 1)
