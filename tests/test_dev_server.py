@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 
 from bff.__main__ import walkthrough
@@ -138,7 +139,10 @@ def test_walkthrough_twice_then_one_ctrl_c_stops_everything(dev_server: DevServe
         outputs = run_passes(setup, steps)
         assert [step for step, _ in outputs] == [s for path in PASSES for s in path]
         for step, out in outputs:
-            check_step(step, out)
+            try:
+                check_step(step, out)
+            except (AssertionError, LookupError, ValueError) as exc:  # with the server's log
+                raise AssertionError(f"step {step}: {out}\n{dev_server.stderr()}") from exc
     dev_server.signal(signal.SIGINT)
     assert dev_server.wait() == 0
     stderr = dev_server.stderr()
@@ -160,6 +164,23 @@ def test_sigterm_stops_everything_too_and_a_second_signal_changes_nothing(
     assert dev_server.wait() == 0
     assert "Traceback" not in dev_server.stderr()
     assert_all_ports_free(dev_server)
+
+
+def test_the_redis_stand_in_serves_on_after_an_error_reply(dev_server: DevServer) -> None:
+    """As a real Redis does: an EVALSHA of a script it does not hold (NOSCRIPT, what every
+    script's first call meets) is an error reply, and the connection goes on. A stand-in that
+    closed it instead failed the first sign-in of a fresh start (503) now and then."""
+    dev_server.start()
+    dev_server.next_line()
+    dev_server.wait_ready()
+    port = int(dev_server.ports["BFF_DEV_REDIS_PORT"])
+    client = redis.Redis(port=port, single_connection_client=True, socket_timeout=5)
+    try:
+        with pytest.raises(redis.exceptions.NoScriptError):
+            client.evalsha("0" * 40, 0)
+        assert client.ping() is True  # the same connection
+    finally:
+        client.close()
 
 
 @pytest.mark.parametrize("variable", PORT_VARS)
