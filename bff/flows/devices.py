@@ -73,7 +73,8 @@ def revoke_subject(
     deployment: Deployment, subject: str, why: str = "operator"
 ) -> list[tuple[str, str]]:
     """End every session of IDaaS user ``subject`` in every app: each openid the subject index
-    lists is revoked as logout would (after a sign-in of it in flight has finished).
+    lists whose session is still that user's is revoked as logout would (after a sign-in of it
+    in flight has finished); the others leave the index.
 
     :returns: ``(app, openid)`` of each openid ended.
     :raises RequestInProgress: an openid stayed locked through every attempt.
@@ -83,11 +84,11 @@ def revoke_subject(
         for openid in svc.store.openids_of(subject):
             for attempt in range(REVOKE_ATTEMPTS):
                 try:
-                    revoke(svc, openid, why=why, subject=subject)
+                    if revoke(svc, openid, why=why, subject=subject):
+                        ended.append((svc.app.name, openid))
                     break
                 except RequestInProgress:
                     if attempt == REVOKE_ATTEMPTS - 1:
                         raise
                     time.sleep(REVOKE_RETRY_S)
-            ended.append((svc.app.name, openid))
     return ended

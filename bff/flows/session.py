@@ -92,11 +92,28 @@ def revoke(
     handle_sha256: str | None = None,
     why: str = "operator",
     subject: str | None = None,
-) -> None:
+) -> bool:
     """What logout does, for ``bff-admin session revoke`` and the IdP's events (which know no
     handle, and are not rate-limited): the session, the pending bind and every handle of
-    ``openid`` end. ``why``: the audit record's result (``operator``, an IdP event type)."""
-    _forget(svc, openid, handle_sha256, None, "revoked", why, subject)
+    ``openid`` end. ``why``: the audit record's result (``operator``, an IdP event type).
+
+    With ``subject`` (an openid the subject index lists), only while the openid's session is
+    still that IDaaS user's: an openid that logged out, or was bound to another account since,
+    keeps what it has and just leaves the subject's index.
+
+    :returns: whether anything of the openid ended.
+    """
+    if subject is None:
+        _forget(svc, openid, handle_sha256, None, "revoked", why)
+        return True
+    with svc.store.lock(openid, None, wait_s=NO_WAIT, read=(HandleIndex, CachedSession)) as user:
+        session = user.get(CachedSession)
+        user.unlist(subject)
+        ended = session is not None and session.id_token_sub == subject
+        if ended:
+            _forget_locked(svc, user, openid, handle_sha256, "revoked", why, subject)
+        user.commit()
+    return ended
 
 
 def _forget(
@@ -106,13 +123,24 @@ def _forget(
     hits: Hits | None,
     event: str,
     result: str = "OK",
-    subject: str | None = None,
 ) -> None:
     """Under the openid lock, so a login or bind in flight cannot write the session back after;
     it does not wait for it (409 ``BFF.REQUEST_IN_PROGRESS``, retry). Two round trips: limit +
     lock + the handle index; every key deleted + release."""
     with svc.store.lock(openid, hits, wait_s=NO_WAIT, read=(HandleIndex,)) as user:
-        user.forget(handle_sha256)
-        note_openid(svc.openid_hash_key, openid, svc.openid_hash_key_previous)
-        audit_event(svc, event, result, subject=subject)
+        _forget_locked(svc, user, openid, handle_sha256, event, result)
         user.commit()
+
+
+def _forget_locked(
+    svc: Services,
+    user: UserState,
+    openid: str,
+    handle_sha256: str | None,
+    event: str,
+    result: str,
+    subject: str | None = None,
+) -> None:
+    user.forget(handle_sha256)
+    note_openid(svc.openid_hash_key, openid, svc.openid_hash_key_previous)
+    audit_event(svc, event, result, subject=subject)

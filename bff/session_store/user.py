@@ -108,6 +108,11 @@ class UserState:
             ("EXPIREAT", key, ends, "GT"),
         )
 
+    def unlist(self, subject: str) -> None:
+        """Take the openid off IDaaS user ``subject``'s index (the key goes with its last)."""
+        key = self._keys.subject(subject)
+        self._writes[key] = (("ZREM", key, self.openid),)
+
     def delete_session(self) -> None:
         self._writes[self._keys.session(self.openid)] = None
 

@@ -101,6 +101,36 @@ def test_the_other_ending_events_end_sessions_too(
     assert not _signed_in(auth, redis, key_prefix)
 
 
+def _index(key_prefix, name):
+    return f"{key_prefix}:subject:{hashlib.sha256(name.encode()).hexdigest()[:32]}"
+
+
+def test_an_openid_bound_to_another_account_since_keeps_its_session(
+    client, alice, redis, key_prefix, idaas_sim, user
+):
+    """The subject index lists an openid until that session would have expired; unbound and
+    bound to another IDaaS account since, the openid is that account's: the event for the first
+    ends nothing of it, counts nobody, and drops the stale entry."""
+    assert client.delete("/api/v1/wechat-binding", headers=alice.headers()).status_code == 204
+    alice.handle = None  # every handle ended: a new wx.login
+    other = "bob-" + secrets.token_hex(4)
+    idaas_sim.add_user(other, "pw-" + other)
+    sign_in(alice, other)
+    assert redis.zrange(_index(key_prefix, user), 0, -1) == [alice.openid]
+    resp = post(client, sealed("USER_DISABLE", user))
+    assert resp.status_code == 200 and resp.json["ended_sessions"] == 0, resp.json
+    assert _signed_in(alice, redis, key_prefix)
+    assert not redis.exists(_index(key_prefix, user))
+    assert redis.zrange(_index(key_prefix, other), 0, -1) == [alice.openid]
+
+
+def test_an_openid_logged_out_since_is_not_counted(client, alice, redis, key_prefix, user):
+    assert client.delete("/api/v1/session", headers=alice.headers()).status_code == 204
+    resp = post(client, sealed("USER_DISABLE", user))
+    assert resp.status_code == 200 and resp.json["ended_sessions"] == 0, resp.json
+    assert not redis.exists(_index(key_prefix, user))
+
+
 def test_a_forged_signature_is_401_changes_nothing_and_logs_no_key(
     client, alice_twice, redis, key_prefix, caplog, user
 ):
