@@ -8,7 +8,7 @@ a session back while the binding goes.
 
 from __future__ import annotations
 
-from bff.errors import NotBound, SessionExpired
+from bff.errors import BffError, NotBound, SessionExpired
 from bff.flows.common import NO_WAIT, audit_event, now
 from bff.flows.session import id_token_left, renew, session_hits
 from bff.models import CachedSession, Caller, Device, HandleIndex
@@ -35,19 +35,32 @@ def unbind_wechat(svc: Services, caller: Caller, device: Device) -> int:
             raise SessionExpired()
         if id_token_left(session) < FRESH_FOR_S:
             session = renew(svc, user, session, device)
-        assert session.id_token  # noqa: S101 (renew sets it)
-        client_id = svc.app.idaas_client_id
-        records = [
-            account
-            for account in svc.idaas.social_accounts(session.id_token, device)
-            if account.social_uid == caller.openid and account.client_id in (None, client_id)
-        ]
-        if not records:
-            raise NotBound()
-        for record in records:
-            svc.idaas.unbind_social(record.id, session.id_token, device)
+        try:
+            unbound = _unbind(svc, caller, session, device)
+        except BffError:
+            user.commit()  # a renewal's session (its token may be rotated) is kept, not lost
+            raise
         user.forget(caller.handle_sha256)
-        audit_event(svc, "unbound", "OK", subject=session.id_token_sub, records=len(records))
+        audit_event(svc, "unbound", "OK", subject=session.id_token_sub, records=unbound)
         user.commit()
     note_outcome("UNBOUND")
+    return unbound
+
+
+def _unbind(svc: Services, caller: Caller, session: CachedSession, device: Device) -> int:
+    """Unbind each social record of the caller's openid for this app's client.
+
+    :raises NotBound: the IDaaS lists none.
+    """
+    assert session.id_token  # noqa: S101 (a signed-in session has one; renew sets it)
+    client_id = svc.app.idaas_client_id
+    records = [
+        account
+        for account in svc.idaas.social_accounts(session.id_token, device)
+        if account.social_uid == caller.openid and account.client_id in (None, client_id)
+    ]
+    if not records:
+        raise NotBound()
+    for record in records:
+        svc.idaas.unbind_social(record.id, session.id_token, device)
     return len(records)

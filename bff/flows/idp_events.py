@@ -3,11 +3,14 @@ or their WeChat unbound ends every session of that user, in every app, before th
 
 The checks run in this order, each refusing with nothing changed: the security token and the
 signature, the timestamp (within ``IDP_EVENTS_MAX_AGE_S`` of now), the nonce (never seen in twice
-that); only then is the event's data opened. The scheme itself is :mod:`bff.idp_events`.
+that); only then is the event's data opened. Refused or failed after the nonce, the event gives
+its nonce back, so that the tenant's retry is not a replay. The scheme itself is
+:mod:`bff.idp_events`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -61,18 +64,23 @@ def receive_event(
     if keys is None:
         raise NotFound()
     event = SealedEvent(body["nonce"], body["timestamp"], body["event"], body["data"], body["sign"])
-    _admit(deployment, keys, token, event)
+    _admit(deployment, keys, token, event)  # the nonce is spent from here on
+    try:
+        return _act(deployment, keys, event)
+    except BaseException:  # data that does not open, a lock held throughout, Redis gone: the
+        with contextlib.suppress(BffError):  # tenant's retry must not be refused as a replay
+            deployment.default.store.release_event_nonce(event.nonce)
+        raise
+
+
+def _act(deployment: Deployment, keys: EventKeys, event: SealedEvent) -> EventReceipt:
     clear = open_data(keys, event)
     note_outcome("IDP_EVENT")
     if event.event_type not in ENDS_SESSIONS:
         audit_event(deployment.default, "idp_event", event.event_type)  # noted, nothing ended
         return EventReceipt(True, event.event_type, 0)
     subject = subject_of(clear)
-    try:
-        ended = len(revoke_subject(deployment, subject, why=event.event_type))
-    except BffError:  # a lock held throughout, Redis gone: the IdP's retry must not be a replay
-        deployment.default.store.release_event_nonce(event.nonce)
-        raise
+    ended = len(revoke_subject(deployment, subject, why=event.event_type))
     audit_event(
         deployment.default, "idp_event", event.event_type, subject=subject, ended_sessions=ended
     )

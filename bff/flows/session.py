@@ -97,9 +97,10 @@ def revoke(
     handle, and are not rate-limited): the session, the pending bind and every handle of
     ``openid`` end. ``why``: the audit record's result (``operator``, an IdP event type).
 
-    With ``subject`` (an openid the subject index lists), only while the openid's session is
-    still that IDaaS user's: an openid that logged out, or was bound to another account since,
-    keeps what it has and just leaves the subject's index.
+    With ``subject`` (an openid the subject index lists), only while the openid's session may
+    still be that IDaaS user's (its subject, or none known: a session cached without an
+    id_token): an openid that logged out, or was bound to another account since, keeps what it
+    has and just leaves the subject's index.
 
     :returns: whether anything of the openid ended.
     """
@@ -109,7 +110,7 @@ def revoke(
     with svc.store.lock(openid, None, wait_s=NO_WAIT, read=(HandleIndex, CachedSession)) as user:
         session = user.get(CachedSession)
         user.unlist(subject)
-        ended = session is not None and session.id_token_sub == subject
+        ended = session is not None and session.id_token_sub in (subject, None)
         if ended:
             _forget_locked(svc, user, openid, handle_sha256, "revoked", why, subject)
         user.commit()

@@ -10,13 +10,22 @@ password that breaks the tenant's policy is refused here, before any call.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from bff.credentials import SliderAnswer
-from bff.errors import NoPendingStep, PasswordPolicyError
-from bff.flows.common import audit_event, client_ip, per_caller
+from bff.errors import (
+    STATE_TOKEN_GONE,
+    IdaasError,
+    NoPendingStep,
+    PasswordPolicyError,
+    RequestInProgress,
+)
+from bff.flows.common import NO_WAIT, audit_event, client_ip, per_caller
 from bff.flows.signin import spend
 from bff.flows.verification_codes import mask_destination
 from bff.limits import Scope
@@ -56,11 +65,31 @@ def _masked(mobile: str) -> str:
     return mobile if "*" in mobile else mask_destination(mobile)  # the IDaaS may mask it
 
 
+@contextmanager
+def _on_the_step(svc: Services, caller: Caller, pending: PendingBind) -> Iterator[None]:
+    """An IDaaS call on the step's state token outside the lock: a token the IDaaS says is gone
+    is ``NoPendingStep``, as :func:`spend` answers, and the dead step is dropped (if it is
+    still the one pending and nobody holds the lock; else the next call drops it)."""
+    try:
+        yield
+    except IdaasError as exc:
+        if exc.suffix not in STATE_TOKEN_GONE:
+            raise
+        with contextlib.suppress(RequestInProgress):
+            lock = svc.store.lock(caller.openid, None, wait_s=NO_WAIT, read=(PendingBind,))
+            with lock as user:
+                user.delete_pending(pending)
+                user.commit()
+        raise NoPendingStep() from None
+
+
 def second_factor(svc: Services, caller: Caller, device: Device) -> SecondFactor:
     """The pending MFA_AUTH step's factor and its masked destination."""
     svc.limiter.hit(Route.LOGIN, per_caller(caller, device), fail_open=True)
     pending = _pending(svc, caller, MFA)
-    return SecondFactor("sms", _masked(svc.idaas.mfa_mobile(pending.state_token, device)))
+    with _on_the_step(svc, caller, pending):
+        mobile = svc.idaas.mfa_mobile(pending.state_token, device)
+    return SecondFactor("sms", _masked(mobile))
 
 
 def send_mfa_code(svc: Services, caller: Caller, slider: SliderAnswer, device: Device) -> None:
@@ -70,10 +99,12 @@ def send_mfa_code(svc: Services, caller: Caller, slider: SliderAnswer, device: D
     pending = _pending(svc, caller, MFA)
     who = {Scope.OPENID: caller.openid, Scope.IP: client_ip(device)}
     svc.limiter.hit(Route.CODES, who, fail_open=False)
-    mobile = svc.idaas.mfa_mobile(pending.state_token, device)
+    with _on_the_step(svc, caller, pending):
+        mobile = svc.idaas.mfa_mobile(pending.state_token, device)
     captcha_token = svc.idaas.verify_captcha(slider.token, slider.point_json, mobile, device)
     svc.limiter.hit(Route.CODES, {Scope.DESTINATION: destination_key(mobile)}, fail_open=False)
-    svc.idaas.send_mfa_code(mobile, captcha_token, pending.state_token, device)
+    with _on_the_step(svc, caller, pending):
+        svc.idaas.send_mfa_code(mobile, captcha_token, pending.state_token, device)
     audit_event(svc, "code_sent", "OK", channel="sms", purpose="mfa")
     note_outcome("CODE_SENT")
 

@@ -267,6 +267,30 @@ def test_data_that_does_not_decrypt_is_400(client, auth, redis, key_prefix, user
     assert _signed_in(auth, redis, key_prefix)
 
 
+def test_an_event_refused_for_its_data_can_be_sent_again(make_app, alice, redis, key_prefix, user):
+    """A refusal changes nothing, its nonce included: an event that did not decrypt (a key
+    mistyped here) is received when the tenant retries it once the key is right."""
+    body = sealed("USER_DISABLE", user)
+    mistyped = make_app(IDP_EVENTS_ENCRYPTION_KEY="X" * 32).test_client()
+    refused = post(mistyped, body)
+    assert refused.status_code == 400 and refused.json["error_code"] == "BFF.VALIDATION"
+    assert _signed_in(alice, redis, key_prefix)
+    resp = post(alice.client, body)
+    assert resp.status_code == 200 and resp.json["ended_sessions"] == 1, resp.json
+    assert not _signed_in(alice, redis, key_prefix)
+
+
+def test_a_session_of_no_known_subject_is_ended_too(client, alice, redis, key_prefix, user):
+    """A session cached without an id_token (an answer that brought a session token only)
+    names no subject: the index listed the openid under this user, so it ends."""
+    key = f"{key_prefix}:session:{alice.openid}"
+    cached = json.loads(redis.get(key))
+    redis.set(key, json.dumps({**cached, "id_token_sub": None, "id_token": None}), keepttl=True)
+    resp = post(client, sealed("USER_DISABLE", user))
+    assert resp.status_code == 200 and resp.json["ended_sessions"] == 1, resp.json
+    assert not redis.exists(key)
+
+
 def test_the_oem_names_milliseconds_and_a_json_data_are_read(client, auth, redis, key_prefix, user):
     """``eventType``/``signature`` (the OEM's names), a timestamp in milliseconds and data that
     is ``{"userId"}`` rather than the bare id: the same event."""

@@ -98,6 +98,23 @@ def test_no_such_step_pending_is_409(method, path, body, auth, idaas_sim):
     assert not calls(idaas_sim, MFA_CHECK) and not calls(idaas_sim, PWD_UPDATE)
 
 
+@pytest.mark.parametrize("path", ["/api/v1/mfa", "/api/v1/mfa/codes"])
+def test_an_mfa_step_the_idaas_spent_is_409_and_dropped(path, auth, idaas_sim, redis, key_prefix):
+    """Its state token spent or expired at the IDaaS: the destination and the code routes say
+    so as mfa/verify does (409 BFF.NO_PENDING_STEP: sign in again), and the dead step goes."""
+    _at_step(auth, idaas_sim, "MFA_AUTH")
+    with idaas_sim.lock:
+        for state in idaas_sim.states.values():
+            state.used = True
+    if path.endswith("codes"):
+        resp = auth.client.post(path, json={"captcha": solve_captcha(auth)}, headers=auth.headers())
+    else:
+        resp = auth.client.get(path, headers=auth.headers())
+    _error(resp, 409, "BFF.NO_PENDING_STEP")
+    assert _pending(redis, key_prefix, auth) is None
+    assert not calls(idaas_sim, SMS_SEND)
+
+
 def test_a_bind_route_does_not_spend_an_mfa_step(auth, idaas_sim, redis, key_prefix):
     _at_step(auth, idaas_sim, "MFA_AUTH")
     _error(auth.bind(), 409, "BFF.NO_PENDING_BIND")
@@ -213,3 +230,25 @@ def test_unbind_of_an_account_the_idaas_no_longer_binds_is_409(auth, idaas_sim, 
     _error(resp, 409, "BFF.NOT_BOUND")
     assert not calls(idaas_sim, UNBIND)
     assert redis.exists(f"{key_prefix}:session:{auth.openid}")  # nothing ended
+
+
+def test_an_unbind_that_fails_keeps_the_session_token_its_renewal_rotated(
+    auth, idaas_sim, redis, key_prefix
+):
+    """The id_token nearly out of date is renewed first, which may rotate the session token;
+    the unbind then refused (409 BFF.NOT_BOUND: nothing ended), the new token is kept, not the
+    old one the IDaaS no longer knows."""
+    auth.signed_in()
+    key = f"{key_prefix}:session:{auth.openid}"
+    cached = json.loads(redis.get(key))
+    redis.set(
+        key, json.dumps({**cached, "id_token_exp": cached["id_token_exp"] - 10**9}), keepttl=True
+    )
+    idaas_sim.rotate_session_token = True
+    idaas_sim.bindings.clear()
+    _error(
+        auth.client.delete("/api/v1/wechat-binding", headers=auth.headers()), 409, "BFF.NOT_BOUND"
+    )
+    assert json.loads(redis.get(key))["session_token"] == idaas_sim.session_tokens[-1]
+    resp = auth.client.post("/api/v1/session/refresh", headers=auth.headers())
+    assert resp.status_code == 200, resp.json
