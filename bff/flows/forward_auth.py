@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bff.errors import (
+    BffError,
     RequestInProgress,
     SessionExpired,
     SessionRevoked,
     Unauthenticated,
-    UpstreamError,
 )
 from bff.flows.common import NO_WAIT, now
 from bff.flows.session import id_token_left, renew
@@ -93,8 +93,10 @@ def _renewed(
                 return session
             try:
                 renewed = renew(svc, user, session, device)
-            except UpstreamError:
-                if _valid(session):  # the IDaaS is down: the token it gave is still good
+            except SessionExpired:  # the IDaaS no longer knows the session (dropped by renew)
+                raise
+            except BffError:  # down, throttling, answering nonsense: the token it gave is good
+                if _valid(session):
                     return session
                 raise
             user.commit()

@@ -103,11 +103,23 @@ class HandleStore:
         record = decode_handle(redis.get(self._keys.handle(digest)))
         if record is None:
             return None, None, bool(redis.exists(self._keys.revoked(digest)))
+        touched = self.touch_apart(redis, digest, record)
+        if touched is None:
+            return None, None, True  # ended between the read and the write
+        return touched, decode_session(redis.get(self._keys.session(record.openid))), False
+
+    def touch_apart(self, redis: Any, digest: str, record: HandleRecord) -> HandleRecord | None:
+        """Redis Cluster: ``last_used`` written back when due, only while the handle still
+        exists (``XX``: one ended since it was read is not brought back, without an expiry).
+
+        :returns: the record as it now is; None when the handle was ended meanwhile.
+        """
         now = int(time.time())
-        if now - record.last_used >= LAST_USED_EVERY_S:
-            record = dataclasses.replace(record, last_used=now)
-            redis.set(self._keys.handle(digest), encode(record), keepttl=True)
-        return record, decode_session(redis.get(self._keys.session(record.openid))), False
+        if now - record.last_used < LAST_USED_EVERY_S:
+            return record
+        touched = dataclasses.replace(record, last_used=now)
+        kept = redis.set(self._keys.handle(digest), encode(touched), keepttl=True, xx=True)
+        return touched if kept else None
 
     def live(self, openid: str) -> list[tuple[str, HandleRecord]]:
         """The user's live handles, ``(digest, record)``, the oldest first."""

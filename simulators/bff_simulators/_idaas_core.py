@@ -171,6 +171,10 @@ class IdaasCore(SimServer):
         """The IDaaS's "system busy" answer."""
         return self.error("COMMON.1008", "system busy", 500).response
 
+    def fault_status429(self) -> Response:
+        """The IDaaS's throttling answer: a business error, as its 4xx are."""
+        return self.error("COMMON.1009", "too many requests", 429).response
+
     def pad(self, status: str) -> str:
         """The status as the vendor sends it (with stray whitespace when `pad_status`)."""
         if not self.pad_status:

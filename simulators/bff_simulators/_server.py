@@ -208,6 +208,10 @@ class SimServer:
         """The answer of a `status500` fault (subclasses override)."""
         return Response(500, b"Internal Server Error", "text/plain")
 
+    def fault_status429(self) -> Response:
+        """The answer of a `status429` fault, throttled (subclasses override)."""
+        return Response(429, b"Too Many Requests", "text/plain")
+
     # request handling ----------------------------------------------------------------------
     def handle_request(
         self, method: str, raw_path: str, headers: Message, body: bytes
@@ -254,6 +258,8 @@ class SimServer:
             "garbage": Response(200, b"<html>not json", "application/json"),
             "malformed": json_response({"hello": "world"}),
         }
+        if kind == "status429":
+            return self.fault_status429()
         return canned.get(kind) or self.fault_status500()
 
     def _dispatch(self, req: RecordedRequest) -> Response:

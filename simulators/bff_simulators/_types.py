@@ -11,7 +11,17 @@ from typing import Any
 # drip: the real answer, its body one byte per `seconds`; oversize: the real answer padded to
 # OVERSIZE_BYTES, sent without Content-Length (what a hostile or broken upstream looks like).
 FAULT_KINDS = frozenset(
-    {"latency", "status500", "bad_gateway", "garbage", "malformed", "reset", "drip", "oversize"}
+    {
+        "latency",
+        "status500",
+        "status429",
+        "bad_gateway",
+        "garbage",
+        "malformed",
+        "reset",
+        "drip",
+        "oversize",
+    }
 )
 OVERSIZE_BYTES = 2 * 1024 * 1024
 CONTROL_PREFIX = "/_sim/"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import secrets
@@ -10,6 +11,7 @@ import pytest
 import redis
 
 from bff.admin import main as admin
+from bff.session_store.base import decode_handle
 from tests.support.app import PASSWORD, AuthActions
 from tests.support.processes import RedisClusterProcesses
 
@@ -84,4 +86,28 @@ def test_revocation_by_subject_on_a_cluster(
     assert not reader.exists(f"{key_prefix}:session:{kept.openid}")
     assert reader.exists(f"{key_prefix}:session:{rebound.openid}")
     assert not reader.exists(index)
+    reader.close()
+
+
+def test_a_handle_ended_while_a_check_reads_it_stays_ended(
+    cluster, make_app, wechat_sim, idaas_sim, key_prefix
+):
+    """On a cluster a check reads the handle, then writes its last_used back (two commands, no
+    script): a handle ended between the two must not come back (without an expiry)."""
+    app = make_app(REDIS_URL=cluster.url, REDIS_CLUSTER="true")
+    client = app.test_client()
+    auth = AuthActions(client, wechat_sim, idaas_sim)
+    headers = auth.signed_in()
+    reader = redis.RedisCluster.from_url(cluster.url, decode_responses=True)
+    digest = hashlib.sha256(auth.handle.encode()).hexdigest()
+    key = f"{key_prefix}:handle:{digest}"
+    stale = decode_handle(reader.get(key))
+    stale = dataclasses.replace(stale, last_used=stale.last_used - 3600)  # a write-back is due
+    (listed,) = client.get("/api/v1/sessions", headers=headers).json["sessions"]
+    assert client.delete(f"/api/v1/sessions/{listed['id']}", headers=headers).status_code == 204
+    handles = app.extensions["bff"].default.store.handles
+    assert handles.touch_apart(handles._client(), digest, stale) is None  # the write-back, late
+    assert not reader.exists(key)
+    resp = client.get("/api/v1/auth", headers=headers)
+    assert resp.status_code == 401 and resp.headers["X-BFF-Error"] == "BFF.SESSION_REVOKED"
     reader.close()

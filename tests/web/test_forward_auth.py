@@ -159,10 +159,13 @@ def test_an_expired_token_waits_for_the_renewal_then_serves_it(auth, idaas_sim, 
     assert resp.status_code == 200 and _refreshes(idaas_sim) == before + 1
 
 
-def test_the_idp_down_serves_a_still_valid_token(auth, idaas_sim):
+@pytest.mark.parametrize("fault", ["status500", "status429"])
+def test_the_idp_down_or_refusing_serves_a_still_valid_token(auth, idaas_sim, fault):
+    """Down (5xx) or refusing the renewal (a 4xx other than "session gone", e.g. throttled):
+    the token the IDaaS gave is still good until it runs out."""
     idaas_sim.id_token_ttl_s = 30
     auth.signed_in()
-    idaas_sim.add_fault("status500", REFRESH, count=None)
+    idaas_sim.add_fault(fault, REFRESH, count=None)
     resp = _check(auth)
     assert resp.status_code == 200 and resp.headers["X-BFF-Openid"] == auth.openid
 
