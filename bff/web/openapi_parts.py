@@ -62,7 +62,10 @@ CHECK_HEADERS: dict[str, dict[str, Any]] = {
 IDENTITY_HEADERS: dict[str, dict[str, Any]] = {
     "X-BFF-Openid": {"description": "the caller's WeChat openid (in its app)", "required": True},
     "X-BFF-Unionid": {"description": "the caller's WeChat unionid, where WeChat gave one"},
-    "X-BFF-Subject": {"description": "the IDaaS user (the id_token's sub)"},
+    "X-BFF-Subject": {
+        "description": "the IDaaS user (the id_token's sub); beyond printable ASCII, and"
+        " % itself, percent-encoded as UTF-8"
+    },
     "X-BFF-App": {"description": "the app (mini program) of the handle", "required": True},
     "Authorization": {
         "description": "Bearer <the caller's current id_token>, where FORWARD_AUTH_ID_TOKEN is on"

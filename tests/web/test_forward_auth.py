@@ -4,8 +4,10 @@ is fresh, one renewal when it is not; refusals in 401/403 only, the code in X-BF
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 import time
+import urllib.parse
 
 import jwt
 import pytest
@@ -35,6 +37,19 @@ def test_a_signed_in_handle_gets_its_identity_as_headers_and_no_idp_call(auth, i
     assert "Authorization" not in resp.headers  # FORWARD_AUTH_ID_TOKEN is off by default
     assert resp.headers["Cache-Control"] == "no-store"
     assert _refreshes(idaas_sim) == before  # the id_token of the sign-in is fresh
+
+
+def test_a_subject_beyond_ascii_is_percent_encoded_utf8(auth, idaas_sim):
+    """A header value is bytes the gateway copies as they are, and gunicorn refuses one beyond
+    Latin-1 (a 500, every check of that user): a subject such as a Chinese user name arrives
+    percent-encoded as UTF-8, and ``%`` itself too; printable ASCII is unchanged."""
+    name = "张三%-" + secrets.token_hex(2)
+    idaas_sim.add_user(name, "pw-" + name)
+    auth.pending_bind()
+    assert auth.bind(user_name=name, password="pw-" + name).status_code == 200
+    sent = _check(auth).headers["X-BFF-Subject"]
+    assert sent.isascii() and sent.startswith("%E5%BC%A0%E4%B8%89%25-")
+    assert urllib.parse.unquote(sent) == name
 
 
 @pytest.mark.parametrize("method", ["HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])

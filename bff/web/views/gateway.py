@@ -9,6 +9,7 @@ response headers the gateway copies upstream, else 401 (sign in again) or 403, t
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app
 from marshmallow import Schema, fields
@@ -38,6 +39,10 @@ api = Api(bp, "gateway")
 
 # The response headers of a good check: what the gateway copies to the upstream request.
 IDENTITY_HEADERS = ("X-BFF-Openid", "X-BFF-Unionid", "X-BFF-Subject", "X-BFF-App")
+# A header value is bytes the gateway copies as they are, and gunicorn refuses one beyond
+# Latin-1: anything but printable ASCII, and the escape itself, is percent-encoded as UTF-8 (a
+# subject may be a Chinese user name); an openid, a UUID or an e-mail address is unchanged.
+HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%")
 CHECK_ERRORS = (
     UNAUTHENTICATED,
     SESSION_EXPIRED,
@@ -115,7 +120,13 @@ def forward_auth(svc: Services, caller: Caller | None, body: Any) -> Response:
     # that sent one cannot carry the next check (it is closed, and the next one reopened).
     resp = Response(status=200)
     values = (identity.openid, identity.unionid, identity.subject, identity.app)
-    resp.headers.update({name: v for name, v in zip(IDENTITY_HEADERS, values, strict=True) if v})
+    resp.headers.update(
+        {
+            name: quote(v, safe=HEADER_SAFE)
+            for name, v in zip(IDENTITY_HEADERS, values, strict=True)
+            if v
+        }
+    )
     if deployment.settings.forward_auth_id_token:
         resp.headers["Authorization"] = f"Bearer {identity.id_token}"
     return resp
