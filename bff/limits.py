@@ -22,6 +22,11 @@ class Scope(enum.Enum):
     DESTINATION = "destination"  # where a verification code goes, as a hash
 
 
+# Counted per IDaaS tenant, not per app: an account, and where a code goes, are the tenant's,
+# whichever mini program names them (apps on one tenant would otherwise multiply the budget).
+TENANT_SCOPES = frozenset({Scope.ACCOUNT, Scope.DESTINATION})
+
+
 @dataclass(frozen=True)
 class Rate:
     """``amount`` hits per ``window_s`` seconds (``label``: as the setting wrote it)."""
@@ -52,6 +57,11 @@ class Counter:
     def ends_at(self) -> int:
         """When the window ends (unix seconds): the counter's expiry."""
         return (self.window + 1) * self.rate.window_s
+
+    @property
+    def tenant_wide(self) -> bool:
+        """Whether every app on the IDaaS tenant shares this counter."""
+        return self.scope in TENANT_SCOPES
 
     @property
     def name(self) -> str:

@@ -159,8 +159,14 @@ def build_deployment(settings: Settings) -> Deployment:
             upstreams[key] = _upstream(settings, name, base_url, timeout)
         return upstreams[key]
 
+    tenants: dict[str, str] = {}  # an IDaaS tenant -> the prefix of its first app
+    for app in settings.apps:
+        tenants.setdefault(app.idaas_base_url.rstrip("/"), app.redis_key_prefix)
     apps = {
-        app.name: _app_services(settings, app, redis_built.get, upstream) for app in settings.apps
+        app.name: _app_services(
+            settings, app, redis_built.get, upstream, tenants[app.idaas_base_url.rstrip("/")]
+        )
+        for app in settings.apps
     }
 
     def close_redis() -> None:
@@ -186,6 +192,7 @@ def _app_services(
     app: AppSettings,
     redis_factory: Callable[[], RedisClient],
     upstream: Callable[[str, str, tuple[float, float]], Upstream],
+    tenant_prefix: str,
 ) -> Services:
     idaas_http = upstream("idaas", app.idaas_base_url, settings.idaas_timeout)
     idaas = IdaasClient(idaas_http, app.idaas_client_id, app.idaas_session_token_header)
@@ -202,6 +209,7 @@ def _app_services(
         lock_lease_s=lock_lease_s(settings),
         audit_maxlen=settings.audit_stream_maxlen,
         replica_wait=replica_wait(settings),
+        tenant_prefix=tenant_prefix,
     )
     verifier = IdTokenVerifier(
         idaas.jwks,

@@ -20,6 +20,7 @@ from redis.exceptions import RedisClusterException
 
 from bff.audit import queue_entries, take_queued
 from bff.errors import SessionStoreUnavailable
+from bff.limits import Counter
 from bff.models import (
     CachedSession,
     HandleIndex,
@@ -72,8 +73,9 @@ STORE_ERRORS = (redis.RedisError, RedisClusterException)
 class Keys:
     """The contract keys (session, pending, handle) and bff's own (handles, lock, rl, idp-event)."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, tenant_prefix: str | None = None) -> None:
         self._prefix = prefix
+        self._tenant_prefix = tenant_prefix or prefix  # of the first app on the same tenant
 
     def key(self, kind: str, ident: str) -> str:
         return f"{self._prefix}:{kind}:{ident}"
@@ -111,9 +113,11 @@ class Keys:
     def lock(self, openid: str) -> str:
         return self.key("lock", openid)
 
-    def counter(self, name: str) -> str:
-        """A rate-limit counter (``bff.limits.Counter.name``: its route, scope, rate, window)."""
-        return self.key("rl", name)
+    def counter(self, counter: Counter) -> str:
+        """A rate-limit counter (its name: route, scope, rate, window); one of a tenant-wide
+        scope (an account, a destination) under the prefix of the tenant's first app."""
+        prefix = self._tenant_prefix if counter.tenant_wide else self._prefix
+        return f"{prefix}:rl:{counter.name}"
 
 
 @contextmanager

@@ -43,7 +43,7 @@ class Windows:
 
     def queue(self, pipe: Pipe, counters: Sequence[Counter]) -> Queued:
         """Queue each counter's ``INCR`` (after its ``SET ... NX`` when it may be new)."""
-        keys = tuple(self._keys.counter(c.name) for c in counters)
+        keys = tuple(self._keys.counter(c) for c in counters)
         created = tuple(
             self._known.get(k) != c.ends_at for k, c in zip(keys, counters, strict=True)
         )

@@ -42,11 +42,12 @@ class SessionStore:
         lock_lease_s: float,
         audit_maxlen: int = 0,
         replica_wait: tuple[int, int] = (0, 0),
+        tenant_prefix: str | None = None,
     ) -> None:
         self._client: Lazy[RedisClient] = Lazy(
             (lambda: client) if isinstance(client, RedisClient) else client
         )
-        self._keys = Keys(prefix)
+        self._keys = Keys(prefix, tenant_prefix)  # tenant_prefix: the counters apps share
         self._windows = Windows(self._keys)
         self._state_ttl_s = state_ttl_s
         self._handle_ttl_s = handle_ttl_s

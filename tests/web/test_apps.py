@@ -275,3 +275,27 @@ def test_two_apps_on_one_simulator_keep_their_tokens_apart(
     assert {r.query.get("appid") for r in wechat_sim.requests} >= {ONE_APPID, "wx-sim-appid"}
     assert shop.client.delete("/api/v1/session", headers=shop_headers).status_code == 204
     assert default.client.get("/api/v1/session", headers=default_headers).json["active"] is True
+
+
+@pytest.mark.usefixtures("one_window")
+def test_apps_of_one_tenant_share_an_accounts_guesses(make_app, tmp_path, idaas_sim, wechat_sim):
+    """An IDaaS account is its tenant's, whichever mini program names it: its bind budget is
+    counted once for every app on that tenant, not once per app (N apps, N times the guesses
+    that the limit is there to stop)."""
+    idaas_sim.add_client(ONE_CLIENT, ONE_APPID, ONE_SECRET)
+    wechat_sim.add_app(ONE_APPID, ONE_SECRET)
+    text = (
+        f'[apps.shop]\nwechat_appid = "{ONE_APPID}"\n'
+        f'wechat_secret = {{ env = "SHOP_WECHAT_SECRET" }}\nidaas_client_id = "{ONE_CLIENT}"\n'
+    )
+    path = apps_file(tmp_path / "apps.toml", text)
+    app = make_app(
+        BFF_APPS_FILE=path, SHOP_WECHAT_SECRET=ONE_SECRET, RATE_LIMIT_BIND="account=2/minute"
+    )
+    default = AuthActions(app.test_client(), wechat_sim, idaas_sim)
+    shop = OneSimCaller(app.test_client(), wechat_sim, idaas_sim, ONE_APPID)
+    for caller in (default, shop):
+        caller.pending_bind()
+    assert [default.bind(password="wrong").status_code for _ in range(2)] == [400, 400]
+    refused = shop.bind(password="wrong")
+    assert refused.status_code == 429 and refused.json["error_code"] == "BFF.RATE_LIMITED"
