@@ -59,25 +59,30 @@ def audit(
     stream: AuditStream | None,
     *,
     subject_hash: str | None = None,
+    app: str | None = None,
+    openid_hash: str | None = None,
     **detail: Any,
 ) -> None:
     """Record ``event`` with its ``result`` (a status, an error code, ``OK``): the log line now,
-    the stream entry queued on the request for its next pipeline."""
+    the stream entry queued on the request for its next pipeline. ``app`` and ``openid_hash``:
+    whom it is about, where that is not the request's own (an IdP event ending sessions of
+    several openids in several apps)."""
     request = current_request()
     fields = {
         "v": SCHEMA,
         "ts": f"{time.time():.3f}",
         "event": event,
         "result": result,
-        "app": request.app if request else NO_APP,
-        "openid_hash": (request.openid_hash if request else None) or "",
+        "app": app or (request.app if request else NO_APP),
+        "openid_hash": openid_hash or (request.openid_hash if request else None) or "",
         "subject_hash": subject_hash or "",
         "request_id": request.request_id if request else "",
         "ip": (mask_ip(request.client_ip) if request else None) or "",
     }
     fields.update({name: str(value) for name, value in detail.items() if value is not None})
     shown = {k: v for k, v in fields.items() if k not in ("ts", "app", "openid_hash", "request_id")}
-    log.info(event, extra=shown)  # the formatter adds the request's id, app and openid hash
+    shown.update({k: v for k, v in (("app", app), ("openid_hash", openid_hash)) if v})
+    log.info(event, extra=shown)  # the formatter adds the request's id (and app, openid hash)
     if stream is not None and request is not None:
         request.audit.append((stream, fields))
 

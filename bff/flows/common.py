@@ -60,9 +60,27 @@ def per_caller(caller: Caller, device: Device) -> dict[Scope, str]:
 
 
 def audit_event(
-    svc: Services, event: str, result: str, *, subject: str | None = None, **detail: Any
+    svc: Services,
+    event: str,
+    result: str,
+    *,
+    subject: str | None = None,
+    openid: str | None = None,
+    **detail: Any,
 ) -> None:
     """An audit record of ``svc``'s app (bff/audit.py): logged, and streamed when configured.
-    The IDaaS subject goes in hashed like the openid (a tenant's may be an e-mail address)."""
+    The IDaaS subject goes in hashed like the openid (a tenant's may be an e-mail address);
+    ``openid``: whom it is about, where that is not the request's caller (then in ``svc``'s app,
+    whatever app the request is of)."""
     subject_hash = hash_openid(svc.openid_hash_key, subject) if subject else None
-    audit(event, result, svc.store.audit_stream, subject_hash=subject_hash, **detail)
+    about = (svc.app.name, hash_openid(svc.openid_hash_key, openid)) if openid else (None, None)
+    stream = svc.store.audit_stream
+    audit(
+        event,
+        result,
+        stream,
+        subject_hash=subject_hash,
+        app=about[0],
+        openid_hash=about[1],
+        **detail,
+    )

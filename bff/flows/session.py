@@ -143,5 +143,8 @@ def _forget_locked(
     subject: str | None = None,
 ) -> None:
     user.forget(handle_sha256)
-    note_openid(svc.openid_hash_key, openid, svc.openid_hash_key_previous)
-    audit_event(svc, event, result, subject=subject)
+    if subject is None:  # the request's own openid (logout, bff-admin revoke OPENID)
+        note_openid(svc.openid_hash_key, openid, svc.openid_hash_key_previous)
+        audit_event(svc, event, result)
+    else:  # one of a subject's openids: the request is about the subject, not this openid
+        audit_event(svc, event, result, subject=subject, openid=openid)

@@ -10,6 +10,7 @@ import pytest
 
 from bff.admin import main as admin
 from tests.support.app import DEVICE, PASSWORD, AuthActions
+from tests.support.idp_events import HEADERS, IDP_ENV, sealed
 
 
 @pytest.fixture
@@ -121,3 +122,28 @@ def test_without_the_stream_the_records_are_log_lines_only(
         ("signin", "SOCIAL_BIND"),
     ]
     assert not any(value in json.dumps(lines) for value in DEVICE.values())
+
+
+def test_an_idp_event_names_each_openid_it_ends_and_itself_none(
+    make_app, wechat_sim, idaas_sim, redis, key_prefix
+):
+    """Each revocation record names its own openid; the event's record names none (it is about
+    an IDaaS user, not about the last openid it signed out)."""
+    app = make_app(AUDIT_STREAM_MAXLEN="1000", **IDP_ENV)
+    name = "evented-" + secrets.token_hex(4)
+    idaas_sim.add_user(name, PASSWORD)
+    callers = [AuthActions(app.test_client(), wechat_sim, idaas_sim) for _ in range(2)]
+    for caller in callers:
+        caller.pending_bind()
+        assert caller.bind(user_name=name).status_code == 200
+    signed = {r["openid_hash"] for r in _stream(redis, key_prefix) if r["result"] == "SUCCESS"}
+    client = app.test_client()
+    resp = client.post("/api/v1/idp/events", json=sealed("USER_DISABLE", name), headers=HEADERS)
+    assert resp.status_code == 200 and resp.json["ended_sessions"] == 2
+    records = _stream(redis, key_prefix)
+    revoked = [r for r in records if r["event"] == "revoked"]
+    assert {r["openid_hash"] for r in revoked} == signed and len(signed) == 2
+    (event,) = [r for r in records if r["event"] == "idp_event"]
+    assert event["openid_hash"] == "" and event["app"] == "none"
+    assert all(r["app"] == "default" for r in revoked)
+    redis.delete(f"{key_prefix}:audit")
