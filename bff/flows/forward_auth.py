@@ -18,6 +18,7 @@ from bff.errors import (
     RequestInProgress,
     SessionExpired,
     SessionRevoked,
+    SessionStoreUnavailable,
     Unauthenticated,
 )
 from bff.flows.common import NO_WAIT, now
@@ -93,8 +94,8 @@ def _renewed(
                 return session
             try:
                 renewed = renew(svc, user, session, device)
-            except SessionExpired:  # the IDaaS no longer knows the session (dropped by renew)
-                raise
+            except (SessionExpired, SessionStoreUnavailable):  # the session is gone (dropped
+                raise  # by renew), or Redis failed as it dropped it: never served (fail closed)
             except BffError:  # down, throttling, answering nonsense: the token it gave is good
                 if _valid(session):
                     return session

@@ -24,6 +24,7 @@ from bff.errors import (
     NoPendingStep,
     PasswordPolicyError,
     RequestInProgress,
+    SessionStoreUnavailable,
 )
 from bff.flows.common import NO_WAIT, audit_event, client_ip, per_caller
 from bff.flows.signin import spend
@@ -75,7 +76,7 @@ def _on_the_step(svc: Services, caller: Caller, pending: PendingBind) -> Iterato
     except IdaasError as exc:
         if exc.suffix not in STATE_TOKEN_GONE:
             raise
-        with contextlib.suppress(RequestInProgress):
+        with contextlib.suppress(RequestInProgress, SessionStoreUnavailable):  # still dead
             lock = svc.store.lock(caller.openid, None, wait_s=NO_WAIT, read=(PendingBind,))
             with lock as user:
                 user.delete_pending(pending)

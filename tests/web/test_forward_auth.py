@@ -43,12 +43,12 @@ def test_a_subject_beyond_ascii_is_percent_encoded_utf8(auth, idaas_sim):
     """A header value is bytes the gateway copies as they are, and gunicorn refuses one beyond
     Latin-1 (a 500, every check of that user): a subject such as a Chinese user name arrives
     percent-encoded as UTF-8, and ``%`` itself too; printable ASCII is unchanged."""
-    name = "张三%-" + secrets.token_hex(2)
+    name = "张三% x-" + secrets.token_hex(2)
     idaas_sim.add_user(name, "pw-" + name)
     auth.pending_bind()
     assert auth.bind(user_name=name, password="pw-" + name).status_code == 200
     sent = _check(auth).headers["X-BFF-Subject"]
-    assert sent.isascii() and sent.startswith("%E5%BC%A0%E4%B8%89%25-")
+    assert sent.isascii() and sent.startswith("%E5%BC%A0%E4%B8%89%25 x-")  # the space stays
     assert urllib.parse.unquote(sent) == name
 
 
@@ -106,6 +106,25 @@ def test_a_store_outage_fails_closed_as_403(make_app, own_redis, idaas_sim, wech
     assert resp.status_code == 403
     assert resp.headers["X-BFF-Error"] == "BFF.SESSION_STORE_UNAVAILABLE"
     assert "X-BFF-Openid" not in resp.headers
+
+
+def test_a_gone_session_the_store_cannot_drop_is_not_served(make_app, own_redis, idaas_sim, auth):
+    """The IDaaS says the session is gone and Redis fails as bff drops it: the check fails
+    closed (403), it does not serve the token as it would for an IDaaS that is merely down."""
+    idaas_sim.id_token_ttl_s = 30
+    auth.client = make_app(REDIS_URL=own_redis.url).test_client()
+    auth.signed_in()
+    for entry in idaas_sim.sessions.values():  # the IdP no longer knows it: PARAM.0023
+        entry.valid = False
+    idaas_sim.add_fault("latency", REFRESH, seconds=1.5)
+    outage = threading.Timer(0.3, own_redis.stop)  # while the renewal is in flight
+    outage.start()
+    try:
+        resp = _check(auth)
+    finally:
+        outage.join()
+    assert resp.status_code == 403, resp.headers
+    assert resp.headers["X-BFF-Error"] == "BFF.SESSION_STORE_UNAVAILABLE"
 
 
 def test_a_token_near_its_exp_is_renewed_once_and_kept(auth, idaas_sim, redis, key_prefix):

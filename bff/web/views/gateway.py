@@ -42,7 +42,7 @@ IDENTITY_HEADERS = ("X-BFF-Openid", "X-BFF-Unionid", "X-BFF-Subject", "X-BFF-App
 # A header value is bytes the gateway copies as they are, and gunicorn refuses one beyond
 # Latin-1: anything but printable ASCII, and the escape itself, is percent-encoded as UTF-8 (a
 # subject may be a Chinese user name); an openid, a UUID or an e-mail address is unchanged.
-HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%")
+HEADER_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
 CHECK_ERRORS = (
     UNAUTHENTICATED,
     SESSION_EXPIRED,
