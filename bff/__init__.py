@@ -28,8 +28,6 @@ def create_app(settings: Settings | None = None, deployment: Deployment | None =
     """
     import logging
 
-    from werkzeug.middleware.proxy_fix import ProxyFix
-
     from bff.observability import configure_logging, record_build
     from bff.server_settings import remembered
     from bff.services import build_deployment
@@ -47,8 +45,6 @@ def create_app(settings: Settings | None = None, deployment: Deployment | None =
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     configure_logging(settings.log_level)
     app.extensions["bff"] = deployment or build_deployment(settings)
-    # X-device-ip: the TRUSTED_PROXY_COUNT-th X-Forwarded-For entry from the right.
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_count)  # type: ignore[method-assign]
     register_request_hooks(app)  # first: later logs and errors carry request_id
     register_error_handlers(app)
     for blueprint in BLUEPRINTS:

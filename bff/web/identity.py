@@ -10,7 +10,7 @@ import hmac
 import ipaddress
 import re
 
-from flask import request
+from flask import current_app, request
 
 from bff.apps import DEFAULT_APP
 from bff.errors import BadRequest, SessionRevoked, Unauthenticated, UnknownApp
@@ -123,16 +123,22 @@ def named_app(deployment: Deployment, appid: str | None) -> Services:
 
 def client_ip() -> str | None:
     """The caller's IP: the ``TRUSTED_PROXY_COUNT``-th ``X-Forwarded-For`` entry from the right
-    (what ProxyFix resolved) when it is a valid IPv4 or IPv6 address, else the socket peer's.
+    when it is a valid IPv4 or IPv6 address, else the socket peer's (fewer entries than that:
+    the peer too).
 
-    Whatever a proxy wrote is checked: an arbitrary string must not become a limiter key or the
-    IDaaS's ``X-device-ip``.
+    The entries are split on commas, each taken alone: what the client wrote to the left of
+    what the proxies appended cannot unsettle the read (an unclosed quote made werkzeug's
+    ProxyFix give up on the whole header). Whatever a proxy wrote is checked: an arbitrary
+    string must not become a limiter key or the IDaaS's ``X-device-ip``.
     """
-    resolved = _valid_ip(request.remote_addr)
-    if resolved is not None:
-        return resolved
-    original = request.environ.get("werkzeug.proxy_fix.orig", {}).get("REMOTE_ADDR")
-    return _valid_ip(original or request.environ.get("REMOTE_ADDR"))
+    trusted = current_app.extensions["bff"].settings.trusted_proxy_count
+    if trusted:
+        entries = ",".join(request.headers.getlist("X-Forwarded-For")).split(",")
+        if len(entries) >= trusted:
+            chosen = _valid_ip(entries[-trusted].strip().strip('"'))
+            if chosen is not None:
+                return chosen
+    return _valid_ip(request.environ.get("REMOTE_ADDR"))
 
 
 def _valid_ip(value: str | None) -> str | None:

@@ -16,6 +16,7 @@ from bff.observability import (
     current_request,
     end_request,
 )
+from bff.web.identity import client_ip
 
 log = logging.getLogger("bff.request")
 
@@ -40,7 +41,7 @@ def _start() -> None:
         offered if _SANE_REQUEST_ID.match(offered) else secrets.token_hex(16),
         traceparent if _TRACEPARENT.match(traceparent) else None,
     )
-    record.client_ip = request.remote_addr  # ProxyFix's; an audit record shows its network
+    record.client_ip = client_ip()  # the caller's, through the trusted proxies (audit: its network)
 
 
 def _finish(resp: Response) -> Response:

@@ -168,6 +168,11 @@ def test_handles_that_are_hashes_are_refused(caller, idaas_sim, redis, key_prefi
         (2, "6.6.6.6, 7.7.7.7, 8.8.8.8", "7.7.7.7"),
         (2, "8.8.8.8", "10.9.9.9"),  # fewer hops than trusted: the chain is not used at all
         (1, "6.6.6.6,8.8.8.8", "8.8.8.8"),
+        # the client's own part, left of what the gateway appended, cannot unsettle the read:
+        # an unclosed quote made werkzeug's list parser give up (and bff fall back to the peer)
+        (1, '", 8.8.8.8', "8.8.8.8"),
+        (1, '1.2.3.4, "x, 8.8.8.8', "8.8.8.8"),
+        (2, '"6.6.6.6, 7.7.7.7, 8.8.8.8', "7.7.7.7"),
     ],
 )
 def test_forwarded_for_chain_is_read_trusted_hops_from_the_right(
