@@ -4,6 +4,7 @@ own IDaaS and WeChat simulators, nothing shared between them but the process and
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterator
 
 import pytest
@@ -294,8 +295,11 @@ def test_apps_of_one_tenant_share_an_accounts_guesses(make_app, tmp_path, idaas_
     )
     default = AuthActions(app.test_client(), wechat_sim, idaas_sim)
     shop = OneSimCaller(app.test_client(), wechat_sim, idaas_sim, ONE_APPID)
+    name = "guessed-" + secrets.token_hex(4)  # an account of this test alone: its own counter
+    idaas_sim.add_user(name, PASSWORD)
     for caller in (default, shop):
         caller.pending_bind()
-    assert [default.bind(password="wrong").status_code for _ in range(2)] == [400, 400]
-    refused = shop.bind(password="wrong")
+    guesses = [default.bind(password="wrong", user_name=name).status_code for _ in range(2)]
+    assert guesses == [400, 400]
+    refused = shop.bind(password="wrong", user_name=name)
     assert refused.status_code == 429 and refused.json["error_code"] == "BFF.RATE_LIMITED"
