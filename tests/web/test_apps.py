@@ -231,8 +231,8 @@ class OneSimCaller(AppCaller):
         return self.wechat.issue_code(self.openid, self.unionid, appid=self.appid)
 
 
-@pytest.fixture
-def one_sim_apps(make_app, tmp_path, idaas_sim, wechat_sim):
+def _one_sim_apps(make_app, tmp_path, idaas_sim, wechat_sim, **env: str):
+    """The default app and ``shop`` on the same IDaaS tenant and WeChat simulator."""
     idaas_sim.add_client(ONE_CLIENT, ONE_APPID, ONE_SECRET)
     wechat_sim.add_app(ONE_APPID, ONE_SECRET)
     text = (
@@ -240,7 +240,12 @@ def one_sim_apps(make_app, tmp_path, idaas_sim, wechat_sim):
         f'wechat_secret = {{ env = "SHOP_WECHAT_SECRET" }}\nidaas_client_id = "{ONE_CLIENT}"\n'
     )
     path = apps_file(tmp_path / "apps.toml", text)
-    return make_app(BFF_APPS_FILE=path, SHOP_WECHAT_SECRET=ONE_SECRET)
+    return make_app(BFF_APPS_FILE=path, SHOP_WECHAT_SECRET=ONE_SECRET, **env)
+
+
+@pytest.fixture
+def one_sim_apps(make_app, tmp_path, idaas_sim, wechat_sim):
+    return _one_sim_apps(make_app, tmp_path, idaas_sim, wechat_sim)
 
 
 def test_two_apps_on_one_simulator_keep_their_tokens_apart(
@@ -283,16 +288,8 @@ def test_apps_of_one_tenant_share_an_accounts_guesses(make_app, tmp_path, idaas_
     """An IDaaS account is its tenant's, whichever mini program names it: its bind budget is
     counted once for every app on that tenant, not once per app (N apps, N times the guesses
     that the limit is there to stop)."""
-    idaas_sim.add_client(ONE_CLIENT, ONE_APPID, ONE_SECRET)
-    wechat_sim.add_app(ONE_APPID, ONE_SECRET)
-    text = (
-        f'[apps.shop]\nwechat_appid = "{ONE_APPID}"\n'
-        f'wechat_secret = {{ env = "SHOP_WECHAT_SECRET" }}\nidaas_client_id = "{ONE_CLIENT}"\n'
-    )
-    path = apps_file(tmp_path / "apps.toml", text)
-    app = make_app(
-        BFF_APPS_FILE=path, SHOP_WECHAT_SECRET=ONE_SECRET, RATE_LIMIT_BIND="account=2/minute"
-    )
+    limited = {"RATE_LIMIT_BIND": "account=2/minute"}
+    app = _one_sim_apps(make_app, tmp_path, idaas_sim, wechat_sim, **limited)
     default = AuthActions(app.test_client(), wechat_sim, idaas_sim)
     shop = OneSimCaller(app.test_client(), wechat_sim, idaas_sim, ONE_APPID)
     name = "guessed-" + secrets.token_hex(4)  # an account of this test alone: its own counter
