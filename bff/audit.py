@@ -61,12 +61,15 @@ def audit(
     subject_hash: str | None = None,
     app: str | None = None,
     openid_hash: str | None = None,
+    held: bool = False,
     **detail: Any,
 ) -> None:
     """Record ``event`` with its ``result`` (a status, an error code, ``OK``): the log line now,
     the stream entry queued on the request for its next pipeline. ``app`` and ``openid_hash``:
     whom it is about, where that is not the request's own (an IdP event ending sessions of
-    several openids in several apps)."""
+    several openids in several apps). ``held``: an event that happens only if the request's
+    next write does (a sign-in kept, a handle issued, a logout): its log line waits for that
+    write (:func:`log_held`), so that a write that fails leaves no record claiming it."""
     request = current_request()
     fields = {
         "v": SCHEMA,
@@ -82,9 +85,30 @@ def audit(
     fields.update({name: str(value) for name, value in detail.items() if value is not None})
     shown = {k: v for k, v in fields.items() if k not in ("ts", "app", "openid_hash", "request_id")}
     shown.update({k: v for k, v in (("app", app), ("openid_hash", openid_hash)) if v})
-    log.info(event, extra=shown)  # the formatter adds the request's id (and app, openid hash)
+    if held and request is not None:
+        request.held.append((event, shown))
+    else:
+        log.info(event, extra=shown)  # the formatter adds the request's id (and app, openid hash)
     if stream is not None and request is not None:
         request.audit.append((stream, fields))
+
+
+def log_held() -> None:
+    """The held records' log lines, now that the write that keeps their events succeeded."""
+    request = current_request()
+    if request is not None and request.held:
+        held, request.held = request.held, []
+        for event, shown in held:
+            log.info(event, extra=shown)
+
+
+def drop_held() -> int:
+    """Forget the held records whose write never succeeded (the request failed): how many."""
+    request = current_request()
+    if request is None:
+        return 0
+    dropped, request.held = len(request.held), []
+    return dropped
 
 
 def take_queued() -> list[Entry]:

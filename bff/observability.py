@@ -87,6 +87,7 @@ class RequestRecord:
     traceparent: str | None = None  # an incoming W3C traceparent, passed on to the upstreams
     client_ip: str | None = None  # for the audit records, which show only its network
     audit: list[Any] = field(default_factory=list)  # audit entries queued for the next pipeline
+    held: list[Any] = field(default_factory=list)  # audit log lines waiting for their write
 
 
 _current: ContextVar[RequestRecord | None] = ContextVar("bff_request", default=None)

@@ -41,7 +41,7 @@ def unbind_wechat(svc: Services, caller: Caller, device: Device) -> int:
             user.commit()  # a renewal's session (its token may be rotated) is kept, not lost
             raise
         user.forget(caller.handle_sha256)
-        audit_event(svc, "unbound", "OK", subject=session.id_token_sub, records=unbound)
+        audit_event(svc, "unbound", "OK", subject=session.id_token_sub, records=unbound, held=True)
         user.commit()
     note_outcome("UNBOUND")
     return unbound

@@ -66,12 +66,14 @@ def audit_event(
     *,
     subject: str | None = None,
     openid: str | None = None,
+    held: bool = False,
     **detail: Any,
 ) -> None:
     """An audit record of ``svc``'s app (bff/audit.py): logged, and streamed when configured.
     The IDaaS subject goes in hashed like the openid (a tenant's may be an e-mail address);
     ``openid``: whom it is about, where that is not the request's caller (then in ``svc``'s app,
-    whatever app the request is of)."""
+    whatever app the request is of); ``held``: an event the request's next write keeps (its log
+    line waits for it: :func:`bff.audit.audit`)."""
     subject_hash = hash_openid(svc.openid_hash_key, subject) if subject else None
     about = (svc.app.name, hash_openid(svc.openid_hash_key, openid)) if openid else (None, None)
     stream = svc.store.audit_stream
@@ -82,5 +84,6 @@ def audit_event(
         subject_hash=subject_hash,
         app=about[0],
         openid_hash=about[1],
+        held=held,
         **detail,
     )

@@ -62,7 +62,7 @@ def end_session(svc: Services, caller: Caller, public_id: str) -> None:
     svc.store.count(session_hits(svc, caller))
     for digest, _ in svc.store.handles.live(caller.openid):
         if session_id(digest) == public_id:
-            audit_event(svc, "session_ended", "OK", session=public_id)  # rides the end
+            audit_event(svc, "session_ended", "OK", session=public_id, held=True)  # rides the end
             svc.store.handles.end(caller.openid, digest)
             note_outcome("SESSION_ENDED")
             return

@@ -145,6 +145,6 @@ def _forget_locked(
     user.forget(handle_sha256)
     if subject is None:  # the request's own openid (logout, bff-admin revoke OPENID)
         note_openid(svc.openid_hash_key, openid, svc.openid_hash_key_previous)
-        audit_event(svc, event, result)
+        audit_event(svc, event, result, held=True)
     else:  # one of a subject's openids: the request is about the subject, not this openid
-        audit_event(svc, event, result, subject=subject, openid=openid)
+        audit_event(svc, event, result, subject=subject, openid=openid, held=True)

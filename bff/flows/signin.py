@@ -65,7 +65,7 @@ def open_wechat_session(svc: Services, wx_code: str, device: Device) -> WechatSe
         fingerprint=device.fingerprint,
         ip=mask_ip(device.ip),
     )
-    audit_event(svc, "handle_issued", "OK")  # rides the handle's write
+    audit_event(svc, "handle_issued", "OK", held=True)  # rides the handle's write
     svc.store.handles.save(digest, record)
     note_outcome("HANDLE_ISSUED")
     return WechatSession(handle, svc.settings.handle_ttl_s)
@@ -172,7 +172,7 @@ def settle(
     elif spent is not None and session is None:
         user.delete_pending(spent)  # a 200 without a new step spent the old one
     subject = session.id_token_sub if session else None
-    audit_event(svc, "signin", status, subject=subject, route=route)
+    audit_event(svc, "signin", status, subject=subject, route=route, held=True)
     user.commit()
     _warn_on_new_subject(user.replaced, session)
     count_outcome(status if status in KNOWN_STATUSES else "OTHER")

@@ -19,6 +19,7 @@ reaches the IDaaS. Destinations appear in logs only masked.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from bff.credentials import CodeRequest
 from bff.errors import BadRequest, IdaasError, NoPendingBind
@@ -74,7 +75,11 @@ def send_verification_code(
     who = {Scope.OPENID: caller.openid, Scope.IP: client_ip(device)}
     svc.limiter.hit(Route.CODES, who, fail_open=False)
     to = request.to
-    where = {"channel": request.channel, "purpose": request.purpose, "to": mask_destination(to)}
+    where: dict[str, Any] = {
+        "channel": request.channel,
+        "purpose": request.purpose,
+        "to": mask_destination(to),
+    }
     try:
         captcha_token = svc.idaas.verify_captcha(
             request.captcha.token, request.captcha.point_json, to, device

@@ -18,7 +18,7 @@ import orjson
 import redis
 from redis.exceptions import RedisClusterException
 
-from bff.audit import queue_entries, take_queued
+from bff.audit import log_held, queue_entries, take_queued
 from bff.errors import SessionStoreUnavailable
 from bff.limits import Counter
 from bff.models import (
@@ -63,6 +63,7 @@ def execute_kept(pipe: Any, replica_wait: tuple[int, int]) -> list[Any]:
     results: list[Any] = pipe.execute()
     if waited:
         check_wait(results[-1], replica_wait)
+    log_held()  # the events these writes keep: their audit lines now
     return results
 
 

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
+from bff.audit import log_held
 from bff.errors import RequestInProgress
 from bff.limits import Hits
 from bff.observability import LOCK_LEASES_LOST
@@ -189,6 +190,8 @@ class UserLock:
             self.held, self.repairs = False, []
         if waited:
             check_wait(results[-1], replica_wait)
+        if sets or deletes:  # writes, kept: the audit lines of the events they keep
+            log_held()
         if script and results[len(sets) + len(repairs)] != 1:
             LOCK_LEASES_LOST.inc()  # it ran out while we worked: another may have run alongside
             log.warning("openid lock lease lost before release")

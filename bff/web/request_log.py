@@ -9,6 +9,7 @@ import time
 
 from flask import Flask, Response, current_app, request
 
+from bff.audit import drop_held, log_held
 from bff.errors import SessionStoreUnavailable
 from bff.observability import (
     begin_request,
@@ -49,6 +50,8 @@ def _finish(resp: Response) -> Response:
     if record is None:  # a request that failed before _start ran
         record = begin_request(secrets.token_hex(16))
     resp.headers["X-Request-ID"] = record.request_id
+    if record.held:  # events whose write no pipeline confirmed: kept if the answer says so
+        log_held() if resp.status_code < 400 else drop_held()
     if record.audit:  # audit records no pipeline of the request carried: one of their own
         _flush_audit()
     # Handles and id_tokens travel in answers: no cache (browser, proxy, CDN) keeps any.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 
 import pytest
 
@@ -147,3 +148,26 @@ def test_an_idp_event_names_each_openid_it_ends_and_itself_none(
     assert event["openid_hash"] == "" and event["app"] == "none"
     assert all(r["app"] == "default" for r in revoked)
     redis.delete(f"{key_prefix}:audit")
+
+
+def test_a_sign_in_whose_write_fails_is_no_success_in_the_log(
+    make_app, own_redis, wechat_sim, idaas_sim, capsys
+):
+    """The session's write fails (Redis gone while the IDaaS answers): the answer is 503 and
+    the audit log has no SUCCESS for it, only what did happen (no record claims a sign-in)."""
+    auth = AuthActions(make_app(REDIS_URL=own_redis.url).test_client(), wechat_sim, idaas_sim)
+    auth.pending_bind()
+    idaas_sim.add_fault("latency", "/api/v2/sdk/social/username-password-bind", seconds=1.0)
+    outage = threading.Timer(0.3, own_redis.stop)  # while the bind is at the IDaaS
+    capsys.readouterr()
+    outage.start()
+    try:
+        resp = auth.bind()
+    finally:
+        outage.join()
+    assert resp.status_code == 503, resp.json
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    audit = [(x["event"], x["result"]) for x in lines if x.get("logger") == "bff.audit"]
+    assert ("signin", "SUCCESS") not in audit, audit
+    (request,) = [x for x in lines if x.get("logger") == "bff.request"]
+    assert request["status"] == 503 and request["outcome"] == "BFF.SESSION_STORE_UNAVAILABLE"
