@@ -99,7 +99,10 @@ def redis_client(settings: Settings) -> redis.Redis | redis.RedisCluster:
     options: dict[str, Any] = {
         "socket_timeout": REDIS_TIMEOUT_S,
         "socket_connect_timeout": REDIS_TIMEOUT_S,
-        "retry": Retry(NoBackoff(), REDIS_RETRIES),
+        # A connection that failed (a pooled socket Redis closed, a master gone) is retried;
+        # a slow answer is not: Redis may have run the commands, and sent again they would run
+        # twice (a counter counted twice, a lock's SET NX meeting itself as taken).
+        "retry": Retry(NoBackoff(), REDIS_RETRIES, supported_errors=(redis.ConnectionError,)),
         "decode_responses": True,
         "max_connections": REDIS_MAX_CONNECTIONS,
     }

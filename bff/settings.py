@@ -53,7 +53,8 @@ RATE_SCOPES = {  # the scopes each limit setting may name
 }
 
 # Every Redis client bff makes (the session store and the rate limiter alike) uses these: one
-# socket/connect timeout and one immediate retry. A limiter with a shorter timeout than the store
+# socket/connect timeout and one immediate retry of a connection that failed (not of a slow
+# answer: bff.services.redis_client). A limiter with a shorter timeout than the store
 # would fail open on a Redis slow enough to time it out yet fast enough to serve the store.
 REDIS_TIMEOUT_S = 1.0
 REDIS_RETRIES = 1

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
+import time
 
 import pytest
+import redis
 import requests
 
-from tests.support.app import CLIENT_ID, DEVICE, GATEWAY_SECRET, PASSWORD, REDIS_URL, AuthActions
+from tests.support.app import (
+    CLIENT_ID,
+    DEVICE,
+    GATEWAY_SECRET,
+    PASSWORD,
+    REDIS_URL,
+    AuthActions,
+    GatewayCaller,
+)
 from tests.support.gunicorn import Gunicorn
+from tests.support.processes import RedisProcess
 from tests.support.proxy import SlowProxy
 
 pytestmark = pytest.mark.usefixtures("one_window")  # counts within one window
@@ -205,3 +217,28 @@ def test_account_counters_hold_no_contact_data(make_app, wechat_sim, idaas_sim, 
     user.bind(password="wrong", user_name="someone@example.com")
     keys = " ".join(redis.scan_iter(f"{key_prefix}:*", count=1000))
     assert "someone" not in keys and "example" not in keys
+
+
+@pytest.mark.window_margin(20)
+def test_a_command_that_timed_out_is_not_sent_again(make_app, wechat_sim, idaas_sim):
+    """A Redis busy past the 1 s timeout still runs what it was sent: the retry is for a
+    connection that failed, not for a slow answer, so the request's counters are counted once
+    (resent, a login counted twice, and a request could meet its own lock as taken)."""
+    busy = RedisProcess(None, "--enable-debug-command", "yes").start()
+    try:
+        app = make_app(REDIS_URL=busy.url, IDENTITY_SOURCE="gateway", GATEWAY_SECRET=GATEWAY_SECRET)
+        caller = GatewayCaller(app.test_client(), wechat_sim, idaas_sim)
+        assert app.test_client().get("/readyz").status_code == 200  # a pooled connection
+        direct = redis.Redis(port=busy.port, decode_responses=True, socket_timeout=10)
+        sleeper = threading.Thread(target=direct.execute_command, args=("DEBUG", "SLEEP", "1.6"))
+        sleeper.start()
+        time.sleep(0.1)
+        resp = caller.login()  # its first round trip, the counters and the lock, waits at Redis
+        sleeper.join()
+        time.sleep(1)
+        assert resp.status_code == 503, resp.json
+        keys = list(direct.scan_iter(f"*:rl:login:openid:{caller.openid}:*"))
+        assert keys and [int(direct.get(k)) for k in keys] == [1], keys
+        direct.close()
+    finally:
+        busy.close()
