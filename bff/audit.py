@@ -102,13 +102,11 @@ def log_held() -> None:
             log.info(event, extra=shown)
 
 
-def drop_held() -> int:
-    """Forget the held records whose write never succeeded (the request failed): how many."""
+def drop_held() -> None:
+    """Forget the held records whose write never succeeded (the request failed)."""
     request = current_request()
-    if request is None:
-        return 0
-    dropped, request.held = len(request.held), []
-    return dropped
+    if request is not None:
+        request.held = []
 
 
 def take_queued() -> list[Entry]:

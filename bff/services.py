@@ -164,11 +164,9 @@ def build_deployment(settings: Settings) -> Deployment:
 
     tenants: dict[str, str] = {}  # an IDaaS tenant -> the prefix of its first app
     for app in settings.apps:
-        tenants.setdefault(app.idaas_base_url.rstrip("/"), app.redis_key_prefix)
+        tenants.setdefault(_tenant(app), app.redis_key_prefix)
     apps = {
-        app.name: _app_services(
-            settings, app, redis_built.get, upstream, tenants[app.idaas_base_url.rstrip("/")]
-        )
+        app.name: _app_services(settings, app, redis_built.get, upstream, tenants[_tenant(app)])
         for app in settings.apps
     }
 
@@ -188,6 +186,11 @@ def build_services(settings: Settings) -> Services:
     ``close`` releases every connection of the deployment built for it."""
     deployment = build_deployment(settings)
     return dataclasses.replace(deployment.default, close=deployment.close)
+
+
+def _tenant(app: AppSettings) -> str:
+    """The IDaaS tenant an app signs in at (two apps may share one)."""
+    return app.idaas_base_url.rstrip("/")
 
 
 def _app_services(

@@ -75,15 +75,17 @@ def audit_event(
     whatever app the request is of); ``held``: an event the request's next write keeps (its log
     line waits for it: :func:`bff.audit.audit`)."""
     subject_hash = hash_openid(svc.openid_hash_key, subject) if subject else None
-    about = (svc.app.name, hash_openid(svc.openid_hash_key, openid)) if openid else (None, None)
-    stream = svc.store.audit_stream
+    app: str | None = None
+    openid_hash: str | None = None
+    if openid:
+        app, openid_hash = svc.app.name, hash_openid(svc.openid_hash_key, openid)
     audit(
         event,
         result,
-        stream,
+        svc.store.audit_stream,
         subject_hash=subject_hash,
-        app=about[0],
-        openid_hash=about[1],
+        app=app,
+        openid_hash=openid_hash,
         held=held,
         **detail,
     )

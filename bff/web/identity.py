@@ -10,7 +10,7 @@ import hmac
 import ipaddress
 import re
 
-from flask import current_app, request
+from flask import current_app, g, request
 
 from bff.apps import DEFAULT_APP
 from bff.errors import BadRequest, SessionRevoked, Unauthenticated, UnknownApp
@@ -129,8 +129,16 @@ def client_ip() -> str | None:
     The entries are split on commas, each taken alone: what the client wrote to the left of
     what the proxies appended cannot unsettle the read (an unclosed quote made werkzeug's
     ProxyFix give up on the whole header). Whatever a proxy wrote is checked: an arbitrary
-    string must not become a limiter key or the IDaaS's ``X-device-ip``.
+    string must not become a limiter key or the IDaaS's ``X-device-ip``. Read once a request
+    (its log record and its device headers both ask).
     """
+    if "client_ip" not in g:
+        g.client_ip = _client_ip()
+    ip: str | None = g.client_ip
+    return ip
+
+
+def _client_ip() -> str | None:
     trusted = current_app.extensions["bff"].settings.trusted_proxy_count
     if trusted:
         entries = ",".join(request.headers.getlist("X-Forwarded-For")).split(",")

@@ -50,8 +50,10 @@ def _finish(resp: Response) -> Response:
     if record is None:  # a request that failed before _start ran
         record = begin_request(secrets.token_hex(16))
     resp.headers["X-Request-ID"] = record.request_id
-    if record.held:  # events whose write no pipeline confirmed: kept if the answer says so
-        log_held() if resp.status_code < 400 else drop_held()
+    if record.held and resp.status_code < 400:  # events no pipeline confirmed: the answer does
+        log_held()
+    elif record.held:
+        drop_held()
     if record.audit:  # audit records no pipeline of the request carried: one of their own
         _flush_audit()
     # Handles and id_tokens travel in answers: no cache (browser, proxy, CDN) keeps any.
